@@ -1,0 +1,108 @@
+"""The app factory: one Flask app serving MLflow's endpoints, the built-ins and the plugins."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from . import custom_attributes, metadata, mlflow_routes, plugins
+from .errors import error_body
+from .model import EXTENSION_KEY, ServedModel, load
+from .settings import Settings
+from .timeouts import RequestTimeout
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_logger = logging.getLogger("turing_scoring_server")
+
+
+def _request_id() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else uuid.uuid4().hex
+
+
+def _tag_response(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    return response
+
+
+def _json_error(status: int, message: str, **extra: str) -> Response:
+    return Response(error_body(status, message, **extra), status=status, mimetype="application/json")
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    return _json_error(status, exc.description or exc.name)
+
+
+def _unhandled(exc: Exception) -> Response:
+    request_id = g.get("request_id", "")
+    _logger.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
+    return _json_error(
+        500,
+        f"Unhandled {type(exc).__name__} in {request.method} {request.path}; see the server log "
+        f"for request id {request_id}",
+        request_id=request_id,
+    )
+
+
+def create_app(
+    model: str | ServedModel | PyFuncModel | None = None,
+    *,
+    settings: Settings | None = None,
+    endpoints: list[str] | None = None,
+    entry_points: bool = True,
+) -> Flask:
+    """Build the scoring app around a model.
+
+    Args:
+        model: a local model path, an already loaded model, or ``None`` for ``settings.model_path``
+            (``/opt/ml/model`` unless ``TURING_MODEL_PATH`` says otherwise).
+        settings: the configuration; read from the environment when omitted.
+        endpoints: ``module:attribute`` plugin targets, in addition to the settings' own.
+        entry_points: whether to load plugins from the entry-point group (tests switch it off to
+            load one plugin alone).
+
+    Raises:
+        ModelLoadError: the model cannot be loaded.
+        PluginError: a plugin cannot be imported or claims a reserved or taken route.
+    """
+    settings = settings or Settings.from_env()
+    if model is None or isinstance(model, str):
+        served = load(model or settings.model_path)
+    elif isinstance(model, ServedModel):
+        served = model
+    else:
+        served = ServedModel(pyfunc=model, path="", input_schema=model.metadata.get_input_schema())
+    mlflow_routes.mark_serving_environment()
+
+    app = Flask(__name__, static_folder=None)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.before_request(_request_id)
+    app.after_request(custom_attributes.apply_response_attributes)
+    app.after_request(_tag_response)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unhandled)
+    app.register_blueprint(mlflow_routes.blueprint)
+    app.register_blueprint(metadata.blueprint)
+
+    state: dict[str, Any] = {"model": served, "settings": settings, "routes": []}
+    app.extensions[EXTENSION_KEY] = state
+    specs = plugins.discover(
+        list(settings.endpoints) + list(endpoints or ()), settings.disabled_plugins
+    )
+    if not entry_points:
+        specs = [s for s in specs if not s.source.startswith("entry point")]
+    state["routes"] = plugins.register(app, specs)
+
+    router = custom_attributes.CustomAttributesRouter(
+        app, app.wsgi_app, (r.endpoint for r in state["routes"])
+    )
+    app.wsgi_app = RequestTimeout(router, settings.request_timeout)  # type: ignore[method-assign]
+    return app

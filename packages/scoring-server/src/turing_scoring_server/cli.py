@@ -1,0 +1,98 @@
+"""``turing-scoring-server``: run the image's serving stack on this machine, without Docker."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import click
+
+from . import contract as c
+from .__about__ import __version__
+from .errors import TuringServerError
+
+
+def _local_model(model_uri: str) -> str:
+    """A local directory for any model URI MLflow accepts (downloaded when remote)."""
+    if os.path.isdir(model_uri):
+        return os.path.abspath(model_uri)
+    from mlflow.artifacts import download_artifacts
+
+    return download_artifacts(artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="turing-model-"))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="turing-scoring-server")
+def main() -> None:
+    """MLflow's scoring endpoints plus your own, on gunicorn behind nginx."""
+
+
+@main.command()
+@click.option("--model-uri", "-m", required=True, help="Model path or any URI MLflow accepts.")
+@click.option("--port", "-p", type=int, default=8080, show_default=True, help="Public port.")
+@click.option("--workers", "-w", type=int, default=None, help="Gunicorn workers [default: CPUs].")
+@click.option("--threads", type=int, default=None, help="Threads per worker [default: 4].")
+@click.option("--no-nginx", is_flag=True, help="Let gunicorn listen on the port itself.")
+@click.option("--endpoints", default=None, help="Extra plugins, 'module:attribute' comma separated.")
+def serve(
+    model_uri: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+    no_nginx: bool,
+    endpoints: str | None,
+) -> None:
+    """Serve a model here the way the container serves it."""
+    from .container import serve as serve_container
+    from .settings import Settings
+
+    try:
+        path = _local_model(model_uri)
+    except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; the user needs one line
+        raise click.ClickException(f"cannot get the model {model_uri}: {exc}") from exc
+    overrides = {
+        c.ENV_MODEL_PATH: path,
+        c.ENV_BIND_TO_PORT: str(port),
+        c.ENV_DISABLE_NGINX: "true" if no_nginx else os.environ.get(c.ENV_DISABLE_NGINX, "false"),
+    }
+    if workers is not None:
+        overrides[c.ENV_MODELS_WORKERS] = str(workers)
+    if threads is not None:
+        overrides[c.ENV_THREADS] = str(threads)
+    if endpoints:
+        overrides[c.ENV_ENDPOINTS] = endpoints
+    os.environ.update(overrides)  # gunicorn's config module reads the same variables
+    try:
+        code = serve_container(Settings.from_env())
+    except TuringServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+@main.command("render-nginx")
+@click.option("--legacy", is_flag=True, help="For MLflow < 2.21 images (gunicorn on 127.0.0.1:8000).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="File to write.")
+def render_nginx(legacy: bool, output: str | None) -> None:
+    """Print (or write) the nginx.conf the server would use."""
+    from .nginx import NginxConfig, render
+    from .settings import Settings
+
+    if legacy:
+        config = NginxConfig.legacy()
+    else:
+        config = NginxConfig.for_run(Settings.from_env(), "/tmp", "unix:/tmp/gunicorn.sock", "unix:/tmp/health.sock")
+    text = render(config)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+def contract() -> None:
+    """Print the contract this server implements (see docs/reference/contract.md)."""
+    for name in ("CONTRACT_VERSION", "DISTRIBUTION", "WSGI_APP", "MODEL_PATH", "PUBLIC_PORT"):
+        click.echo(f"{name}={getattr(c, name)}")
+    click.echo("ENTRYPOINT=" + " ".join(c.ENTRYPOINT))

@@ -1,0 +1,79 @@
+"""The contract between turing-scoring-server and the images that run it.
+
+This module is public API and stdlib-only: turing-image-builder imports it to wire the server into
+an image, and the server uses the same constants at run time, so the two packages cannot drift
+apart silently. Any change that breaks an image built against an older contract bumps the major
+part of ``CONTRACT_VERSION``; additions bump the minor part.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CONTRACT_VERSION: Final = "1.0"
+"""Version of this contract. Builders check the major part before wiring a server in."""
+
+DISTRIBUTION: Final = "turing-scoring-server"
+"""Name to ``pip install`` inside images."""
+
+WSGI_APP: Final = "turing_scoring_server.wsgi:app"
+"""Gunicorn application path. Legacy images put it first in ``GUNICORN_CMD_ARGS``."""
+
+ENTRYPOINT: Final[tuple[str, ...]] = ("python", "-m", "turing_scoring_server.container")
+"""Exec-form container entrypoint; SageMaker appends ``serve`` (or ``train``)."""
+
+SERVE_COMMAND: Final = "serve"
+TRAIN_COMMAND: Final = "train"
+
+NGINX_CONF_PACKAGE: Final = "turing_scoring_server"
+NGINX_CONF_RESOURCE: Final = "nginx.conf"
+"""``importlib.resources`` location of the nginx.conf template shipped as package data."""
+
+MODEL_PATH: Final = "/opt/ml/model"
+"""Where SageMaker mounts (and baked images copy) the model."""
+
+PUBLIC_PORT: Final = 8080
+"""SageMaker's port; ``SAGEMAKER_BIND_TO_PORT`` overrides it at run time."""
+
+LEGACY_UPSTREAM: Final = "127.0.0.1:8000"
+"""Where MLflow < 2.21's own entrypoint binds gunicorn; the legacy nginx.conf proxies to it."""
+
+WHEELHOUSE: Final = "/opt/turing/wheels"
+"""Wheels of the server and plugins kept in the image, so model environments created at start-up
+can install them without reaching an index."""
+
+SAGEMAKER_BIND_TO_PORT_LABEL: Final = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
+
+ENV_MODEL_PATH: Final = "TURING_MODEL_PATH"
+ENV_ENDPOINTS: Final = "TURING_ENDPOINTS"
+ENV_DISABLED_PLUGINS: Final = "TURING_DISABLED_PLUGINS"
+ENV_ENV_MANAGER: Final = "TURING_ENV_MANAGER"
+ENV_THREADS: Final = "TURING_THREADS"
+ENV_PRELOAD: Final = "TURING_PRELOAD"
+ENV_MAX_BODY_SIZE: Final = "TURING_NGINX_MAX_BODY_SIZE"
+ENV_KEEPALIVE_TIMEOUT: Final = "TURING_NGINX_KEEPALIVE_TIMEOUT"
+ENV_PROXY_TIMEOUT: Final = "TURING_NGINX_PROXY_TIMEOUT"
+ENV_LOG_LEVEL: Final = "TURING_LOG_LEVEL"
+ENV_GUNICORN_CMD_ARGS: Final = "GUNICORN_CMD_ARGS"
+ENV_MODELS_WORKERS: Final = "MLFLOW_MODELS_WORKERS"
+ENV_REQUEST_TIMEOUT: Final = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"
+ENV_DISABLE_ENV_CREATION: Final = "MLFLOW_DISABLE_ENV_CREATION"
+ENV_DISABLE_NGINX: Final = "DISABLE_NGINX"
+ENV_BIND_TO_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+
+ENTRY_POINT_GROUP: Final = "turing_scoring_server.endpoints"
+"""Entry-point group through which endpoint plugins are discovered."""
+
+CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
+CUSTOM_ATTRIBUTES_ROUTE_KEY: Final = "route"
+CUSTOM_ATTRIBUTES_METHOD_KEY: Final = "method"
+
+RESERVED_ROUTES: Final[frozenset[str]] = frozenset(
+    {"/ping", "/health", "/version", "/invocations", "/metadata"}
+)
+"""Routes no plugin may claim: MLflow's own and the server's built-ins."""
+
+
+def is_compatible(version: str) -> bool:
+    """Tell whether a contract ``version`` can be served by this one (same major part)."""
+    return version.split(".", 1)[0] == CONTRACT_VERSION.split(".", 1)[0]

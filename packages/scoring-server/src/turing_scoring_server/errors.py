@@ -1,0 +1,55 @@
+"""One error base for the server and the JSON error shape MLflow uses on HTTP."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+# MLflow serialises its errors as {"error_code": <databricks_pb2 name>, "message": ...}; these are
+# the names it would use for the HTTP statuses we produce ourselves.
+_ERROR_CODES: dict[int, str] = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    405: "NOT_IMPLEMENTED",
+    408: "DEADLINE_EXCEEDED",
+    413: "REQUEST_LIMIT_EXCEEDED",
+    415: "BAD_REQUEST",
+    429: "REQUEST_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+    502: "TEMPORARILY_UNAVAILABLE",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class TuringServerError(Exception):
+    """Base of every error the server raises on purpose."""
+
+
+class SettingsError(TuringServerError):
+    """An environment variable or option has a value the server cannot use."""
+
+
+class PluginError(TuringServerError):
+    """An endpoint plugin cannot be loaded or registered; names the plugin and the route."""
+
+
+class ModelLoadError(TuringServerError):
+    """The model at the configured path cannot be loaded."""
+
+
+def error_code_for(status: int) -> str:
+    """MLflow-style error code name for an HTTP status."""
+    return _ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+
+
+def error_body(status: int, message: str, **extra: str) -> str:
+    """Serialise an error the way MLflow does: ``{"error_code": ..., "message": ...}``."""
+    return json.dumps({"error_code": error_code_for(status), "message": message, **extra})
+
+
+def reason(status: int) -> str:
+    """``"404 NOT FOUND"``-style status line for raw WSGI responses."""
+    return f"{status} {HTTPStatus(status).phrase}"

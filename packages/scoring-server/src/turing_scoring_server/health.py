@@ -1,0 +1,80 @@
+"""The container's ``/ping`` responder, answered by the entrypoint itself and not by a worker.
+
+SageMaker gives each ``/ping`` 2 s and replaces an instance that misses them; a worker busy with a
+long prediction cannot answer in time (stock MLflow fails exactly there). The entrypoint knows what
+``/ping`` means, that the model loaded and gunicorn still runs, so it answers from that state on
+a socket nginx proxies ``/ping`` and ``/health`` to.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+
+_PING_PATHS = frozenset({"/ping", "/health"})
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class HealthServer:
+    """Answers ``GET /ping`` and ``/health`` like MLflow once ``is_healthy()`` holds, else 503."""
+
+    def __init__(self, socket_path: str, is_healthy: Callable[[], bool]):
+        self.socket_path = socket_path
+        is_healthy_ = is_healthy
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path.split("?", 1)[0] not in _PING_PATHS:
+                    body, status = b'{"error_code": "ENDPOINT_NOT_FOUND", "message": "Not found"}', 404
+                elif is_healthy_():
+                    body, status = b"\n", 200
+                else:
+                    body = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The model is loading"}'
+                    status = 503
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def address_string(self) -> str:
+                return "nginx"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass  # nginx logs every request already
+
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+        self._server = _Server(socket_path, Handler)
+        os.chmod(socket_path, 0o777)  # nginx workers may run as another user
+        self._thread = threading.Thread(target=self._server.serve_forever, name="turing-health", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def probe(socket_path: str, path: str = "/ping", timeout: float = 2.0) -> int | None:
+    """GET ``path`` over a unix socket (gunicorn's); the status, or ``None`` when nothing answers."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(socket_path)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+            head = sock.recv(64)
+    except OSError:
+        return None
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None

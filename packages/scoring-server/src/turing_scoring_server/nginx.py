@@ -1,0 +1,102 @@
+"""Render the packaged nginx.conf template for a run (or for a legacy image) and start nginx."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from . import contract as c
+from .errors import SettingsError
+from .settings import Settings
+
+_PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+
+
+@dataclass(frozen=True)
+class NginxConfig:
+    """Values substituted into the template."""
+
+    port: int
+    upstream: str
+    ping_upstream: str
+    run_dir: str
+    max_body_size: str = "100m"
+    keepalive_timeout: int = 75
+    proxy_timeout: int = 65
+    worker_connections: int = 1024
+
+    @classmethod
+    def for_run(cls, settings: Settings, run_dir: str, upstream: str, ping_upstream: str) -> NginxConfig:
+        """Values for a run of the ``serve`` entrypoint."""
+        return cls(
+            port=settings.port,
+            upstream=upstream,
+            ping_upstream=ping_upstream,
+            run_dir=run_dir,
+            max_body_size=settings.max_body_size,
+            keepalive_timeout=settings.keepalive_timeout,
+            proxy_timeout=settings.proxy_timeout,
+        )
+
+    @classmethod
+    def legacy(cls) -> NginxConfig:
+        """Values for images whose MLflow (< 2.21) runs gunicorn on 127.0.0.1:8000 itself."""
+        return cls(
+            port=c.PUBLIC_PORT,
+            upstream=c.LEGACY_UPSTREAM,
+            ping_upstream=c.LEGACY_UPSTREAM,
+            run_dir="/tmp",
+        )
+
+
+def template() -> str:
+    """The packaged template (``contract.NGINX_CONF_RESOURCE``)."""
+    return files(c.NGINX_CONF_PACKAGE).joinpath(c.NGINX_CONF_RESOURCE).read_text(encoding="utf-8")
+
+
+def render(config: NginxConfig) -> str:
+    """Substitute every placeholder; an unknown one is a packaging bug and fails loudly."""
+    values = {
+        "PORT": str(config.port),
+        "UPSTREAM": config.upstream,
+        "PING_UPSTREAM": config.ping_upstream,
+        "RUN_DIR": config.run_dir,
+        "MAX_BODY_SIZE": config.max_body_size,
+        "KEEPALIVE_TIMEOUT": str(config.keepalive_timeout),
+        "PROXY_TIMEOUT": str(config.proxy_timeout),
+        "WORKER_CONNECTIONS": str(config.worker_connections),
+    }
+
+    def substitute(match: re.Match[str]) -> str:
+        try:
+            return values[match.group(1)]
+        except KeyError:
+            raise SettingsError(f"nginx.conf template names unknown placeholder {match.group(0)}") from None
+
+    return _PLACEHOLDER.sub(substitute, template())
+
+
+def binary() -> str:
+    """Path of the nginx binary, or a :class:`SettingsError` saying how to do without it."""
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if found is None:
+        raise SettingsError(
+            "nginx is not installed: install it (Debian: apt-get install nginx-light) "
+            f"or set {c.ENV_DISABLE_NGINX}=true to let gunicorn listen itself"
+        )
+    return found
+
+
+def check(conf_path: str) -> None:
+    """Run ``nginx -t`` on a rendered file; raise with nginx's own message on failure."""
+    proc = subprocess.run(
+        [binary(), "-t", "-q", "-e", "stderr", "-c", conf_path], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SettingsError(f"nginx rejects {conf_path}: {proc.stderr.strip()}")

@@ -1,0 +1,113 @@
+"""Every setting the server reads, read once at start-up into a frozen object.
+
+Environment variable names live in :mod:`turing_scoring_server.contract`; MLflow's, gunicorn's and
+SageMaker's keep their established meaning.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import contract as c
+from .errors import SettingsError
+
+_MLFLOW_SERVER_MODEL_PATH = "__pyfunc_model_path__"
+"""Set by MLflow's own ``get_cmd``; honoured so legacy images find the model."""
+
+_ENV_MANAGERS = ("local", "virtualenv", "conda")
+_SIZE = re.compile(r"^\d+[kKmMgG]?$")
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+def _model_path(env: Mapping[str, str]) -> str:
+    if path := env.get(c.ENV_MODEL_PATH):
+        return path
+    if uri := env.get(_MLFLOW_SERVER_MODEL_PATH):
+        return uri.removeprefix("file://")
+    return c.MODEL_PATH
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The server's configuration. Build it with :meth:`from_env`; tests pass values directly."""
+
+    model_path: str = c.MODEL_PATH
+    endpoints: tuple[str, ...] = ()
+    disabled_plugins: tuple[str, ...] = ()
+    request_timeout: int = 60
+    env_manager: str = "local"
+    disable_env_creation: bool = True
+    disable_nginx: bool = False
+    port: int = c.PUBLIC_PORT
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    threads: int = 4
+    preload: bool = True
+    max_body_size: str = "100m"
+    keepalive_timeout: int = 75
+    proxy_timeout: int = 0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment; raise :class:`SettingsError` naming the variable on a bad value."""
+        env = os.environ if env is None else env
+        env_manager = env.get(c.ENV_ENV_MANAGER, "local").strip().lower()
+        if env_manager not in _ENV_MANAGERS:
+            raise SettingsError(
+                f"{c.ENV_ENV_MANAGER}={env_manager!r}: choose one of {', '.join(_ENV_MANAGERS)}"
+            )
+        max_body = env.get(c.ENV_MAX_BODY_SIZE, "100m").strip()
+        if not _SIZE.match(max_body):
+            raise SettingsError(f"{c.ENV_MAX_BODY_SIZE}={max_body!r} is not an nginx size (100m)")
+        log_level = env.get(c.ENV_LOG_LEVEL, "info").strip().lower()
+        if log_level not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(f"{c.ENV_LOG_LEVEL}={log_level!r} is not a log level")
+        timeout = _int(env, c.ENV_REQUEST_TIMEOUT, 60)
+        return cls(
+            model_path=_model_path(env),
+            endpoints=_list(env, c.ENV_ENDPOINTS),
+            disabled_plugins=_list(env, c.ENV_DISABLED_PLUGINS),
+            request_timeout=timeout,
+            env_manager=env_manager,
+            disable_env_creation=_flag(env, c.ENV_DISABLE_ENV_CREATION, True),
+            disable_nginx=_flag(env, c.ENV_DISABLE_NGINX, False),
+            port=_int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT),
+            workers=_int(env, c.ENV_MODELS_WORKERS, os.cpu_count() or 1),
+            threads=_int(env, c.ENV_THREADS, 4),
+            preload=_flag(env, c.ENV_PRELOAD, True),
+            max_body_size=max_body,
+            keepalive_timeout=_int(env, c.ENV_KEEPALIVE_TIMEOUT, 75),
+            proxy_timeout=_int(env, c.ENV_PROXY_TIMEOUT, timeout + 5),
+            log_level=log_level,
+        )
