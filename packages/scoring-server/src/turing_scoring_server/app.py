@@ -24,7 +24,9 @@ _logger = logging.getLogger("turing_scoring_server")
 
 def _request_id() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else uuid.uuid4().hex
+    g.request_id = (
+        incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else uuid.uuid4().hex
+    )
 
 
 def _tag_response(response: Response) -> Response:
@@ -33,7 +35,9 @@ def _tag_response(response: Response) -> Response:
 
 
 def _json_error(status: int, message: str, **extra: str) -> Response:
-    return Response(error_body(status, message, **extra), status=status, mimetype="application/json")
+    return Response(
+        error_body(status, message, **extra), status=status, mimetype="application/json"
+    )
 
 
 def _http_error(exc: HTTPException) -> Response:
@@ -43,7 +47,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unhandled(exc: Exception) -> Response:
     request_id = g.get("request_id", "")
-    _logger.exception("unhandled error in %s %s (request id %s)", request.method, request.path, request_id)
+    _logger.exception(
+        "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
+    )
     return _json_error(
         500,
         f"Unhandled {type(exc).__name__} in {request.method} {request.path}; see the server log "

@@ -19,7 +19,9 @@ def _local_model(model_uri: str) -> str:
         return os.path.abspath(model_uri)
     from mlflow.artifacts import download_artifacts
 
-    return download_artifacts(artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="turing-model-"))
+    return download_artifacts(
+        artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="turing-model-")
+    )
 
 
 @click.group()
@@ -34,7 +36,9 @@ def main() -> None:
 @click.option("--workers", "-w", type=int, default=None, help="Gunicorn workers [default: CPUs].")
 @click.option("--threads", type=int, default=None, help="Threads per worker [default: 4].")
 @click.option("--no-nginx", is_flag=True, help="Let gunicorn listen on the port itself.")
-@click.option("--endpoints", default=None, help="Extra plugins, 'module:attribute' comma separated.")
+@click.option(
+    "--endpoints", default=None, help="Extra plugins, 'module:attribute' comma separated."
+)
 def serve(
     model_uri: str,
     port: int,
@@ -49,7 +53,7 @@ def serve(
 
     try:
         path = _local_model(model_uri)
-    except Exception as exc:  # noqa: BLE001 - MLflow raises many kinds; the user needs one line
+    except Exception as exc:
         raise click.ClickException(f"cannot get the model {model_uri}: {exc}") from exc
     overrides = {
         c.ENV_MODEL_PATH: path,
@@ -71,8 +75,12 @@ def serve(
 
 
 @main.command("render-nginx")
-@click.option("--legacy", is_flag=True, help="For MLflow < 2.21 images (gunicorn on 127.0.0.1:8000).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="File to write.")
+@click.option(
+    "--legacy", is_flag=True, help="For MLflow < 2.21 images (gunicorn on 127.0.0.1:8000)."
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), default=None, help="File to write."
+)
 def render_nginx(legacy: bool, output: str | None) -> None:
     """Print (or write) the nginx.conf the server would use."""
     from .nginx import NginxConfig, render
@@ -81,7 +89,9 @@ def render_nginx(legacy: bool, output: str | None) -> None:
     if legacy:
         config = NginxConfig.legacy()
     else:
-        config = NginxConfig.for_run(Settings.from_env(), "/tmp", "unix:/tmp/gunicorn.sock", "unix:/tmp/health.sock")
+        config = NginxConfig.for_run(
+            Settings.from_env(), "/tmp", "unix:/tmp/gunicorn.sock", "unix:/tmp/health.sock"
+        )
     text = render(config)
     if output:
         with open(output, "w", encoding="utf-8") as f:

@@ -60,7 +60,9 @@ def prepare_environment(settings: Settings) -> list[str]:
             )
         install = f"pip install {find_links} {c.DISTRIBUTION}=={__version__} {extra}"
         if subprocess.run(["bash", "-c", " && ".join([*activate, install])]).returncode != 0:
-            raise TuringServerError("cannot install turing-scoring-server into the model environment")
+            raise TuringServerError(
+                "cannot install turing-scoring-server into the model environment"
+            )
     return activate
 
 
@@ -174,7 +176,10 @@ def serve(settings: Settings) -> int:
     """Check the model is there, prepare its environment, and supervise the server."""
     mlmodel = os.path.join(settings.model_path, "MLmodel")
     if not os.path.isfile(mlmodel):
-        _say(f"no MLflow model at {settings.model_path} (missing {mlmodel}); mount one at {c.MODEL_PATH}")
+        _say(
+            f"no MLflow model at {settings.model_path} (missing {mlmodel}); "
+            f"mount one at {c.MODEL_PATH}"
+        )
         return 2
     activate = prepare_environment(settings)
     if not settings.disable_nginx:
@@ -186,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m turing_scoring_server.container serve|train``."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else c.SERVE_COMMAND
-    logging.basicConfig(level=logging.INFO, format="turing-scoring-server: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="turing-scoring-server: %(message)s", stream=sys.stderr
+    )
     if command == c.TRAIN_COMMAND:
         _say("this image serves MLflow models; SageMaker training ('train') is not supported")
         return 2

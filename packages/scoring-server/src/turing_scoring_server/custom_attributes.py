@@ -38,7 +38,8 @@ def parse(header: str) -> dict[str, str]:
     """
     if len(header) > MAX_LENGTH:
         raise CustomAttributesError(
-            f"{c.CUSTOM_ATTRIBUTES_HEADER} is {len(header)} characters long; the limit is {MAX_LENGTH}"
+            f"{c.CUSTOM_ATTRIBUTES_HEADER} is {len(header)} characters long; "
+            f"the limit is {MAX_LENGTH}"
         )
     if any(not (0x20 <= ord(ch) <= 0x7E) for ch in header):
         raise CustomAttributesError(
@@ -61,7 +62,7 @@ def format_attributes(pairs: Mapping[str, str]) -> str:
 
 def custom_attributes() -> Mapping[str, str]:
     """The current request's custom attributes (empty when the header is absent)."""
-    cached = g.get("_turing_custom_attributes")
+    cached: Mapping[str, str] | None = g.get("_turing_custom_attributes")
     if cached is None:
         header = request.headers.get(c.CUSTOM_ATTRIBUTES_HEADER, "")
         try:
@@ -81,7 +82,7 @@ def set_response_custom_attributes(pairs: Mapping[str, str] | None = None, **kwa
 
 
 def apply_response_attributes(response: Any) -> Any:
-    """``after_request`` hook writing what endpoints set with :func:`set_response_custom_attributes`."""
+    """``after_request`` hook writing what :func:`set_response_custom_attributes` set."""
     pairs = g.get("_turing_response_attributes")
     if pairs:
         response.headers[c.CUSTOM_ATTRIBUTES_HEADER] = format_attributes(pairs)
@@ -137,7 +138,9 @@ class CustomAttributesRouter:
             return _json_error(start_response, 405, f"Route {path!r} does not accept {method}")
         if endpoint not in self.plugin_endpoints:
             return _json_error(
-                start_response, 403, f"Route {path!r} is reserved and cannot be reached by {c.CUSTOM_ATTRIBUTES_HEADER}"
+                start_response,
+                403,
+                f"Route {path!r} is reserved and cannot be reached by {c.CUSTOM_ATTRIBUTES_HEADER}",
             )
         routed = dict(environ)
         routed.update(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD=method)

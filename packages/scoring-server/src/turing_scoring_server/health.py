@@ -16,6 +16,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
 _PING_PATHS = frozenset({"/ping", "/health"})
+_LOADING = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The model is loading"}'
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -32,13 +33,16 @@ class HealthServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] not in _PING_PATHS:
-                    body, status = b'{"error_code": "ENDPOINT_NOT_FOUND", "message": "Not found"}', 404
+                    body, status = (
+                        b'{"error_code": "ENDPOINT_NOT_FOUND", "message": "Not found"}',
+                        404,
+                    )
                 elif is_healthy_():
                     body, status = b"\n", 200
                 else:
-                    body = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The model is loading"}'
+                    body = _LOADING
                     status = 503
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -56,7 +60,9 @@ class HealthServer:
             os.unlink(socket_path)
         self._server = _Server(socket_path, Handler)
         os.chmod(socket_path, 0o777)  # nginx workers may run as another user
-        self._thread = threading.Thread(target=self._server.serve_forever, name="turing-health", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="turing-health", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -67,7 +73,7 @@ class HealthServer:
 
 
 def probe(socket_path: str, path: str = "/ping", timeout: float = 2.0) -> int | None:
-    """GET ``path`` over a unix socket (gunicorn's); the status, or ``None`` when nothing answers."""
+    """GET ``path`` over gunicorn's unix socket: the status, or ``None`` when nothing answers."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)

@@ -69,9 +69,7 @@ def invocations() -> Response:
     try:
         if _passes_text():
             data = data.decode("utf-8")
-        result = scoring_server.invocations(
-            data, content_type, served.pyfunc, served.input_schema
-        )
+        result = scoring_server.invocations(data, content_type, served.pyfunc, served.input_schema)
     except MlflowException as exc:
         return Response(
             exc.serialize_as_json(), status=exc.get_http_status_code(), mimetype="application/json"

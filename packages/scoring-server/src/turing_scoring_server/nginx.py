@@ -30,7 +30,9 @@ class NginxConfig:
     worker_connections: int = 1024
 
     @classmethod
-    def for_run(cls, settings: Settings, run_dir: str, upstream: str, ping_upstream: str) -> NginxConfig:
+    def for_run(
+        cls, settings: Settings, run_dir: str, upstream: str, ping_upstream: str
+    ) -> NginxConfig:
         """Values for a run of the ``serve`` entrypoint."""
         return cls(
             port=settings.port,
@@ -75,7 +77,9 @@ def render(config: NginxConfig) -> str:
         try:
             return values[match.group(1)]
         except KeyError:
-            raise SettingsError(f"nginx.conf template names unknown placeholder {match.group(0)}") from None
+            raise SettingsError(
+                f"nginx.conf template names unknown placeholder {match.group(0)}"
+            ) from None
 
     return _PLACEHOLDER.sub(substitute, template())
 

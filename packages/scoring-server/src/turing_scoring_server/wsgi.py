@@ -1,4 +1,4 @@
-"""Gunicorn's entry: ``turing_scoring_server.wsgi:app`` (a contract path, see ``contract.WSGI_APP``).
+"""Gunicorn's entry: ``turing_scoring_server.wsgi:app`` (``contract.WSGI_APP``).
 
 Importing it loads the model, which is why only gunicorn imports it. A model or plugin that
 cannot load is reported in one line and stops gunicorn with a non-zero code.

@@ -1,0 +1,58 @@
+"""Shared fixtures: real MLflow models built once per session, free ports, engine checks."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.models import save_iris_model, save_params_model, save_slow_model
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a real part is missing; under CI=true a missing part is a failure."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def iris_model(models_dir: Path) -> Path:
+    """sklearn logistic regression on the bundled iris data, with signature and input example."""
+    return save_iris_model(models_dir / "iris")
+
+
+@pytest.fixture(scope="session")
+def params_model(models_dir: Path) -> Path:
+    """A pyfunc model with params in its signature."""
+    return save_params_model(models_dir / "params")
+
+
+@pytest.fixture(scope="session")
+def slow_model(models_dir: Path) -> Path:
+    """A pyfunc model that sleeps as long as its input says."""
+    return save_slow_model(models_dir / "slow")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()

@@ -1,0 +1,91 @@
+"""Run the real entrypoint (gunicorn behind Debian's nginx) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import free_port, require
+
+
+@dataclass
+class RunningServer:
+    """A ``python -m turing_scoring_server.container serve`` process and its public URL."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=timeout)
+
+
+def start_server(model: Path, tmp_path: Path, wait: bool = True, **env: str) -> RunningServer:
+    """Start the entrypoint with ``env`` overrides; wait for its first ``/ping`` 200."""
+    port = free_port()
+    log = tmp_path / f"server-{port}.log"
+    full_env = dict(
+        os.environ,
+        TURING_MODEL_PATH=str(model),
+        SAGEMAKER_BIND_TO_PORT=str(port),
+        MLFLOW_MODELS_WORKERS="2",
+        **env,
+    )
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "turing_scoring_server.container", "serve"],
+            env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    server = RunningServer(proc, f"http://127.0.0.1:{port}", log)
+    if wait:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{server.output()}")
+            try:
+                if requests.get(server.url + "/ping", timeout=1).status_code == 200:
+                    return server
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        server.stop()
+        pytest.fail(f"no /ping 200 within 60 s:\n{server.output()}")
+    return server
+
+
+@pytest.fixture
+def nginx_available() -> None:
+    require(
+        shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(),
+        "nginx is not installed",
+    )
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, nginx_available: None) -> Iterator[object]:
+    started: list[RunningServer] = []
+
+    def factory(model: Path, wait: bool = True, **env: str) -> RunningServer:
+        server = start_server(model, tmp_path, wait=wait, **env)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait()
