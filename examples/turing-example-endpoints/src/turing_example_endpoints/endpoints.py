@@ -1,0 +1,217 @@
+"""The example endpoints, on one Blueprint, using only the server's public API.
+
+* ``POST /explain``: one row in, its prediction and, for scikit-learn linear models, the
+  contribution ``coef * value`` of each feature.
+* ``POST /batch-csv``: a CSV body in, a CSV of predictions out.
+* ``GET /model-card``: a small HTML page describing the served model.
+
+Errors answer MLflow's JSON shape, ``{"error_code": ..., "message": ...}``, like the server's own.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from typing import Any
+
+import pandas as pd
+from flask import Blueprint, Response, request
+from turing_scoring_server import current_model, custom_attributes, set_response_custom_attributes
+
+blueprint = Blueprint("turing_example_endpoints", __name__)
+
+_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 501: "NOT_IMPLEMENTED"}
+
+
+class EndpointError(Exception):
+    """A request these endpoints refuse, with the status to answer."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@blueprint.errorhandler(EndpointError)
+def _refuse(exc: EndpointError) -> Response:
+    body = json.dumps({"error_code": _CODES.get(exc.status, "BAD_REQUEST"), "message": exc.message})
+    return Response(body, status=exc.status, mimetype="application/json")
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy and pandas scalars and arrays as plain JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+# --- /explain ---------------------------------------------------------------------------------
+
+
+def _one_row() -> pd.DataFrame:
+    """The request's single row: a flat JSON object, or MLflow's ``dataframe_records`` of one."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise EndpointError(400, 'Send one row as a JSON object: {"feature": value, ...}')
+    if "dataframe_records" in payload:
+        records = payload["dataframe_records"]
+        if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
+            raise EndpointError(400, "/explain takes exactly one record in dataframe_records")
+        payload = records[0]
+    if not payload:
+        raise EndpointError(400, "The row has no features")
+    return pd.DataFrame([payload])
+
+
+def _linear_model() -> Any:
+    """The scikit-learn linear estimator behind the served model; 501 for anything else."""
+    served = current_model()
+    flavors = sorted(served.metadata.flavors)
+    try:
+        raw = served.pyfunc.get_raw_model()  # type: ignore[no-untyped-call]
+    except (AttributeError, NotImplementedError):
+        raw = None
+    if raw is None or "sklearn" not in flavors:
+        raise EndpointError(
+            501, f"/explain needs a scikit-learn linear model; this model's flavors: {flavors}"
+        )
+    if not hasattr(raw, "coef_") or not hasattr(raw, "intercept_"):
+        raise EndpointError(
+            501,
+            f"/explain needs a linear model (coef_ and intercept_); "
+            f"{type(raw).__name__} has no coefficients",
+        )
+    return raw
+
+
+def _features(model: Any, row: pd.DataFrame) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    features = [str(n) for n in names] if names is not None else list(row.columns)
+    if missing := [f for f in features if f not in row.columns]:
+        raise EndpointError(400, f"The row lacks features {missing}")
+    return features
+
+
+@blueprint.post("/explain")
+def explain() -> dict[str, Any]:
+    """One row's prediction and each feature's contribution ``coef * value`` to it.
+
+    For classifiers the contributions are those to the predicted class's decision function (to
+    the positive class for binary models); ``intercept + sum(contributions)`` is that value.
+    """
+    row = _one_row()
+    model = _linear_model()
+    features = _features(model, row)
+    try:
+        values = row[features].astype(float).iloc[0].to_numpy()
+    except (TypeError, ValueError) as exc:
+        raise EndpointError(400, f"Feature values must be numbers: {exc}") from None
+    try:
+        prediction = _jsonable(current_model().pyfunc.predict(row))
+    except Exception as exc:  # noqa: BLE001 (a model's predict may raise anything)
+        raise EndpointError(400, f"The model cannot predict this row: {exc}") from None
+    if isinstance(prediction, list) and len(prediction) == 1:
+        prediction = prediction[0]
+
+    coef = model.coef_
+    intercept = model.intercept_
+    explained_class = None
+    if coef.ndim == 2:
+        classes = list(getattr(model, "classes_", range(coef.shape[0])))
+        if coef.shape[0] == 1:
+            index, explained_class = 0, classes[-1]
+        else:
+            index = classes.index(prediction) if prediction in classes else 0
+            explained_class = classes[index]
+        coef, intercept = coef[index], intercept[index]
+    contributions = {f: float(c * v) for f, c, v in zip(features, coef, values, strict=True)}
+    set_response_custom_attributes(explainer="linear")
+    return {
+        "prediction": prediction,
+        "explained_class": _jsonable(explained_class),
+        "intercept": float(_jsonable(intercept)),
+        "contributions": contributions,
+    }
+
+
+# --- /batch-csv -------------------------------------------------------------------------------
+
+
+@blueprint.post("/batch-csv")
+def batch_csv() -> Response:
+    """Predict every row of a CSV body; answer a CSV with a ``prediction`` column.
+
+    Custom attribute ``include_input=true`` puts the input columns before the predictions.
+    """
+    if request.mimetype != "text/csv":
+        raise EndpointError(415, f"/batch-csv takes text/csv, not {request.mimetype or 'nothing'}")
+    try:
+        text = request.get_data().decode("utf-8")
+    except UnicodeDecodeError:
+        raise EndpointError(400, "The CSV body is not UTF-8") from None
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise EndpointError(400, f"Cannot read the CSV body: {exc}") from None
+    if frame.empty:
+        raise EndpointError(400, "The CSV body has no rows")
+    try:
+        raw = current_model().pyfunc.predict(frame)
+    except Exception as exc:  # noqa: BLE001 (a model's predict may raise anything)
+        raise EndpointError(400, f"The model cannot predict these rows: {exc}") from None
+
+    if isinstance(raw, pd.DataFrame):
+        predictions = raw.reset_index(drop=True)
+    else:
+        predictions = pd.DataFrame({"prediction": list(pd.Series(raw).to_numpy())})
+    if custom_attributes().get("include_input", "").lower() == "true":
+        predictions = pd.concat([frame.reset_index(drop=True), predictions], axis=1)
+    set_response_custom_attributes(rows=str(len(predictions)))
+    return Response(predictions.to_csv(index=False), status=200, mimetype="text/csv")
+
+
+# --- /model-card ------------------------------------------------------------------------------
+
+
+def _schema_rows(schema: Any) -> str:
+    if schema is None:
+        return "<p>none</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(str(item.get('name', '')))}</td>"
+        f"<td>{html.escape(str(item.get('type', '')))}</td></tr>"
+        for item in schema.to_dict()
+    )
+    return f"<table><tr><th>name</th><th>type</th></tr>{rows}</table>"
+
+
+@blueprint.get("/model-card")
+def model_card() -> Response:
+    """A small HTML page: flavors, signature and input example of the served model."""
+    served = current_model()
+    meta = served.metadata
+    signature = meta.signature
+    example = served.input_example()
+    inputs = signature.inputs if signature is not None else None
+    outputs = signature.outputs if signature is not None else None
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Model card</title></head>
+<body>
+<h1>Model card</h1>
+<dl>
+<dt>Model UUID</dt><dd>{html.escape(str(getattr(meta, "model_uuid", None)))}</dd>
+<dt>Run ID</dt><dd>{html.escape(str(meta.run_id))}</dd>
+<dt>Created</dt><dd>{html.escape(str(meta.utc_time_created))}</dd>
+<dt>Flavors</dt><dd>{html.escape(", ".join(sorted(meta.flavors)))}</dd>
+</dl>
+<h2>Inputs</h2>
+{_schema_rows(inputs)}
+<h2>Outputs</h2>
+{_schema_rows(outputs)}
+<h2>Input example</h2>
+<pre>{html.escape(json.dumps(example, indent=2)) if example is not None else "none"}</pre>
+</body></html>
+"""
+    return Response(page, status=200, mimetype="text/html")
