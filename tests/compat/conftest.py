@@ -18,6 +18,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.pyfunc import PyFuncModel, scoring_server
 from mlflow.types import ColSpec, Schema
 from starlette.testclient import TestClient
+
 from turing_scoring_server import Settings, create_app
 
 _MODELS = Path(__file__).parent / "models"

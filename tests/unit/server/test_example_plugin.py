@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+
 from turing_scoring_server import Settings, create_app
 
 ATTRS = "X-Amzn-SageMaker-Custom-Attributes"

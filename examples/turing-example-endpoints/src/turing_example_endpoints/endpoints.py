@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 from flask import Blueprint, Response, request
+
 from turing_scoring_server import current_model, custom_attributes, set_response_custom_attributes
 
 blueprint = Blueprint("turing_example_endpoints", __name__)
