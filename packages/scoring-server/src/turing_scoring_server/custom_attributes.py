@@ -129,6 +129,12 @@ class CustomAttributesRouter:
         method = pairs.get(c.CUSTOM_ATTRIBUTES_METHOD_KEY, "POST").upper()
         if not path.startswith("/"):
             return _json_error(start_response, 400, f"route {route!r} must start with '/'")
+        reserved = (
+            f"Route {path!r} is reserved and cannot be reached by {c.CUSTOM_ATTRIBUTES_HEADER}"
+        )
+        # Refused whatever the method: a reserved route must not answer 405 for some methods.
+        if path in c.RESERVED_ROUTES:
+            return _json_error(start_response, 403, reserved)
         adapter = self.app.url_map.bind_to_environ(environ)
         try:
             endpoint, _ = adapter.match(path, method=method)
@@ -137,11 +143,7 @@ class CustomAttributesRouter:
         except MethodNotAllowed:
             return _json_error(start_response, 405, f"Route {path!r} does not accept {method}")
         if endpoint not in self.plugin_endpoints:
-            return _json_error(
-                start_response,
-                403,
-                f"Route {path!r} is reserved and cannot be reached by {c.CUSTOM_ATTRIBUTES_HEADER}",
-            )
+            return _json_error(start_response, 403, reserved)
         routed = dict(environ)
         routed.update(PATH_INFO=path, QUERY_STRING=query, REQUEST_METHOD=method)
         routed[ROUTED_FROM] = "/invocations"
