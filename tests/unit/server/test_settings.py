@@ -1,0 +1,165 @@
+"""Settings: each environment variable read once into a frozen object; bad values name it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pytest
+
+from turing_scoring_server import Settings
+from turing_scoring_server import contract as c
+from turing_scoring_server.errors import SettingsError, TuringServerError
+
+
+def test_defaults_from_an_empty_environment() -> None:
+    settings = Settings.from_env({})
+
+    assert settings == Settings(
+        model_path="/opt/ml/model",
+        endpoints=(),
+        disabled_plugins=(),
+        request_timeout=60,
+        env_manager="local",
+        disable_env_creation=True,
+        disable_nginx=False,
+        port=8080,
+        workers=os.cpu_count() or 1,
+        threads=4,
+        preload=True,
+        max_body_size="100m",
+        keepalive_timeout=75,
+        proxy_timeout=65,
+        log_level="info",
+    )
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env({})
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.port = 9000  # type: ignore[misc]
+
+
+def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(c.ENV_THREADS, "7")
+
+    assert Settings.from_env().threads == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "field", "value"),
+    [
+        (c.ENV_MODEL_PATH, "/models/iris", "model_path", "/models/iris"),
+        (c.ENV_ENDPOINTS, "a.b:c", "endpoints", ("a.b:c",)),
+        (c.ENV_ENDPOINTS, " a:b , c.d:e ,, ", "endpoints", ("a:b", "c.d:e")),
+        (c.ENV_ENDPOINTS, "", "endpoints", ()),
+        (c.ENV_DISABLED_PLUGINS, "turing,example", "disabled_plugins", ("turing", "example")),
+        (c.ENV_REQUEST_TIMEOUT, "5", "request_timeout", 5),
+        (c.ENV_ENV_MANAGER, "virtualenv", "env_manager", "virtualenv"),
+        (c.ENV_ENV_MANAGER, " Conda ", "env_manager", "conda"),
+        (c.ENV_DISABLE_ENV_CREATION, "false", "disable_env_creation", False),
+        (c.ENV_DISABLE_ENV_CREATION, "", "disable_env_creation", True),
+        (c.ENV_DISABLE_NGINX, "true", "disable_nginx", True),
+        (c.ENV_DISABLE_NGINX, "1", "disable_nginx", True),
+        (c.ENV_DISABLE_NGINX, "YES", "disable_nginx", True),
+        (c.ENV_DISABLE_NGINX, " on ", "disable_nginx", True),
+        (c.ENV_DISABLE_NGINX, "Off", "disable_nginx", False),
+        (c.ENV_DISABLE_NGINX, "0", "disable_nginx", False),
+        (c.ENV_DISABLE_NGINX, "no", "disable_nginx", False),
+        (c.ENV_BIND_TO_PORT, "9090", "port", 9090),
+        (c.ENV_MODELS_WORKERS, "3", "workers", 3),
+        (c.ENV_THREADS, "16", "threads", 16),
+        (c.ENV_THREADS, " 2 ", "threads", 2),
+        (c.ENV_THREADS, "", "threads", 4),
+        (c.ENV_PRELOAD, "false", "preload", False),
+        (c.ENV_MAX_BODY_SIZE, "6m", "max_body_size", "6m"),
+        (c.ENV_MAX_BODY_SIZE, "1G", "max_body_size", "1G"),
+        (c.ENV_MAX_BODY_SIZE, "512k", "max_body_size", "512k"),
+        (c.ENV_MAX_BODY_SIZE, "1048576", "max_body_size", "1048576"),
+        (c.ENV_MAX_BODY_SIZE, "0", "max_body_size", "0"),
+        (c.ENV_KEEPALIVE_TIMEOUT, "30", "keepalive_timeout", 30),
+        (c.ENV_PROXY_TIMEOUT, "300", "proxy_timeout", 300),
+        (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
+        (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
+)
+def test_each_variable(name: str, raw: str, field: str, value: object) -> None:
+    settings = Settings.from_env({name: raw})
+
+    assert getattr(settings, field) == value
+
+
+def test_every_variable_of_the_contract_is_covered() -> None:
+    """A new TURING_*/MLFLOW_* variable in the contract needs a case in test_each_variable."""
+    read_by_settings = {
+        v for k, v in vars(c).items() if k.startswith("ENV_") and k != "ENV_GUNICORN_CMD_ARGS"
+    }
+    covered = {
+        c.ENV_MODEL_PATH, c.ENV_ENDPOINTS, c.ENV_DISABLED_PLUGINS, c.ENV_REQUEST_TIMEOUT,
+        c.ENV_ENV_MANAGER, c.ENV_DISABLE_ENV_CREATION, c.ENV_DISABLE_NGINX, c.ENV_BIND_TO_PORT,
+        c.ENV_MODELS_WORKERS, c.ENV_THREADS, c.ENV_PRELOAD, c.ENV_MAX_BODY_SIZE,
+        c.ENV_KEEPALIVE_TIMEOUT, c.ENV_PROXY_TIMEOUT, c.ENV_LOG_LEVEL,
+    }  # fmt: skip
+
+    assert read_by_settings == covered
+
+
+def test_proxy_timeout_follows_request_timeout_unless_set() -> None:
+    assert Settings.from_env({c.ENV_REQUEST_TIMEOUT: "100"}).proxy_timeout == 105
+    env = {c.ENV_REQUEST_TIMEOUT: "100", c.ENV_PROXY_TIMEOUT: "20"}
+    assert Settings.from_env(env).proxy_timeout == 20
+
+
+def test_mlflow_server_model_path_is_honoured_without_file_scheme() -> None:
+    settings = Settings.from_env({"__pyfunc_model_path__": "file:///opt/models/legacy"})
+
+    assert settings.model_path == "/opt/models/legacy"
+
+
+def test_turing_model_path_wins_over_mlflow_server_model_path() -> None:
+    env = {c.ENV_MODEL_PATH: "/mine", "__pyfunc_model_path__": "file:///theirs"}
+
+    assert Settings.from_env(env).model_path == "/mine"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        (c.ENV_REQUEST_TIMEOUT, "soon", "is not a whole number"),
+        (c.ENV_REQUEST_TIMEOUT, "1.5", "is not a whole number"),
+        (c.ENV_REQUEST_TIMEOUT, "0", "must be at least 1"),
+        (c.ENV_REQUEST_TIMEOUT, "-5", "must be at least 1"),
+        (c.ENV_BIND_TO_PORT, "http", "is not a whole number"),
+        (c.ENV_BIND_TO_PORT, "0", "must be at least 1"),
+        (c.ENV_MODELS_WORKERS, "0", "must be at least 1"),
+        (c.ENV_MODELS_WORKERS, "two", "is not a whole number"),
+        (c.ENV_THREADS, "4x", "is not a whole number"),
+        (c.ENV_KEEPALIVE_TIMEOUT, "1m", "is not a whole number"),
+        (c.ENV_PROXY_TIMEOUT, "0", "must be at least 1"),
+        (c.ENV_ENV_MANAGER, "pipenv", "choose one of local, virtualenv, conda"),
+        (c.ENV_DISABLE_ENV_CREATION, "maybe", "is not a boolean"),
+        (c.ENV_DISABLE_NGINX, "2", "is not a boolean"),
+        (c.ENV_PRELOAD, "enabled", "is not a boolean"),
+        (c.ENV_MAX_BODY_SIZE, "100mb", "is not an nginx size"),
+        (c.ENV_MAX_BODY_SIZE, "10 m", "is not an nginx size"),
+        (c.ENV_MAX_BODY_SIZE, "-1", "is not an nginx size"),
+        (c.ENV_LOG_LEVEL, "verbose", "is not a log level"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
+)
+def test_bad_value_raises_settings_error_naming_the_variable(
+    name: str, raw: str, message: str
+) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        Settings.from_env({name: raw})
+
+    text = str(excinfo.value)
+    assert text.startswith(f"{name}=")
+    assert message in text
+    assert isinstance(excinfo.value, TuringServerError)
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    assert Settings.from_env({"TURING_UNKNOWN": "x", "PATH": "/bin"}) == Settings.from_env({})
