@@ -37,31 +37,43 @@ def prepare_environment(settings: Settings) -> list[str]:
     """Create the model's environment as MLflow's container does; return activation commands.
 
     Only when ``MLFLOW_DISABLE_ENV_CREATION`` is false (template images whose model arrives at run
-    time). The server and plugins are then installed into that environment from the image's
-    wheelhouse, since gunicorn runs there.
+    time). The model's requirements go in through MLflow's own helper; a separate environment
+    (virtualenv, conda) then also gets MLflow and this server, from the image's wheelhouse when it
+    has one, since gunicorn runs there. Unlike MLflow we do not add ``gunicorn[gevent]``: gevent is
+    never used.
     """
     if settings.disable_env_creation:
         return []
     from mlflow.models import container as mlflow_container
+    from mlflow.version import VERSION
 
-    activate: list[str] = mlflow_container._install_pyfunc_deps(
-        settings.model_path, install_mlflow=True, env_manager=settings.env_manager
+    activate: list[str] = mlflow_container._install_model_dependencies_to_env(
+        settings.model_path, settings.env_manager
     )
     if activate:
         from .__about__ import __version__
 
-        find_links = f"--find-links {c.WHEELHOUSE}" if os.path.isdir(c.WHEELHOUSE) else ""
-        extra = ""
+        wheels = []
         if os.path.isdir(c.WHEELHOUSE):
-            extra = " ".join(
-                shlex.quote(os.path.join(c.WHEELHOUSE, w))
+            wheels = [
+                os.path.join(c.WHEELHOUSE, w)
                 for w in sorted(os.listdir(c.WHEELHOUSE))
                 if w.endswith(".whl") and not w.startswith("turing_scoring_server-")
-            )
-        install = f"pip install {find_links} {c.DISTRIBUTION}=={__version__} {extra}"
+            ]
+        find_links = ["--find-links", c.WHEELHOUSE] if wheels or os.path.isdir(c.WHEELHOUSE) else []
+        install = shlex.join(
+            [
+                "pip",
+                "install",
+                *find_links,
+                f"mlflow=={VERSION}",
+                f"{c.DISTRIBUTION}=={__version__}",
+            ]
+            + wheels
+        )
         if subprocess.run(["bash", "-c", " && ".join([*activate, install])]).returncode != 0:
             raise TuringServerError(
-                "cannot install turing-scoring-server into the model environment"
+                "cannot install MLflow and the server into the model environment"
             )
     return activate
 

@@ -1,0 +1,107 @@
+"""``turing-scoring-server serve`` and model-environment creation, on real processes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.process.conftest import RunningServer
+
+pytestmark = pytest.mark.nginx
+
+
+def test_cli_serve_runs_the_same_stack(
+    nginx_available: None, iris_model: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    log = tmp_path / "cli.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [str(cli), "serve", "--model-uri", f"file://{iris_model}", "--port", str(port), "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            pytest.fail(log.read_text())
+        turing = requests.get(f"http://127.0.0.1:{port}/turing", timeout=5)
+        assert turing.json() == {"turintech": "test"}
+        assert turing.headers["Server"] == "nginx"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+
+
+def test_cli_bad_model_uri_is_one_line(tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    proc = subprocess.run(
+        [str(cli), "serve", "--model-uri", str(tmp_path / "missing"), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert proc.stderr.strip().startswith("Error: cannot get the model"), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _wheel_requirement_model(tmp_path: Path, iris_model: Path) -> Path:
+    """The iris model, requiring one local wheel only, so creating its env needs no network."""
+    wheels = tmp_path / "wheels"
+    src = tmp_path / "tinydep"
+    (src / "turing_tiny_dep").mkdir(parents=True)
+    (src / "turing_tiny_dep" / "__init__.py").write_text("VALUE = 42\n")
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "turing-tiny-dep"\nversion = "1.0"\n'
+    )
+    hatch = Path(sys.executable).with_name("hatch")
+    subprocess.run(
+        [str(hatch), "build", "-t", "wheel", str(wheels)], cwd=src, check=True, capture_output=True
+    )
+    (wheel,) = wheels.glob("*.whl")
+    model = tmp_path / "model"
+    shutil.copytree(iris_model, model)
+    (model / "requirements.txt").write_text(f"{wheel}\n")
+    env = (model / "python_env.yaml").read_text()
+    # Build dependencies pinned to what the venv has: pip alone, nothing to download.
+    env = (
+        env.split("build_dependencies:")[0]
+        + "build_dependencies:\n- pip\ndependencies:\n- -r requirements.txt\n"
+    )
+    (model / "python_env.yaml").write_text(env)
+    return model
+
+
+def test_env_creation_with_the_local_manager_uses_mlflows_helper(
+    server_factory: Any, iris_model: Path, tmp_path: Path
+) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "turing-tiny-dep"], check=False
+    )
+    model = _wheel_requirement_model(tmp_path, iris_model)
+    server: RunningServer = server_factory(
+        model, MLFLOW_DISABLE_ENV_CREATION="false", TURING_ENV_MANAGER="local", PIP_NO_INDEX="1"
+    )
+    try:
+        assert requests.get(server.url + "/turing", timeout=5).status_code == 200
+        installed = subprocess.run([sys.executable, "-c", "import turing_tiny_dep"])
+        assert installed.returncode == 0, "MLflow's helper did not install the model's requirement"
+    finally:
+        server.stop()
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "turing-tiny-dep"], check=False
+        )
