@@ -26,7 +26,7 @@ def test_cli_serve_runs_the_same_stack(
     log = tmp_path / "cli.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [str(cli), "serve", "--model-uri", f"file://{iris_model}", "--port", str(port), "--workers", "1"],
+            [str(cli), "serve", "-m", f"file://{iris_model}", "-p", str(port), "-w", "1"],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

@@ -42,7 +42,12 @@ def _json_error(status: int, message: str, **extra: str) -> Response:
 
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
-    return _json_error(status, exc.description or exc.name)
+    response = _json_error(status, exc.description or exc.name)
+    # Keep the exception's own headers (a 405's Allow), not its HTML Content-Type.
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _unhandled(exc: Exception) -> Response:

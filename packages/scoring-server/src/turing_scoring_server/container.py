@@ -61,16 +61,8 @@ def prepare_environment(settings: Settings) -> list[str]:
                 if w.endswith(".whl") and not w.startswith("turing_scoring_server-")
             ]
         find_links = ["--find-links", c.WHEELHOUSE] if wheels or os.path.isdir(c.WHEELHOUSE) else []
-        install = shlex.join(
-            [
-                "pip",
-                "install",
-                *find_links,
-                f"mlflow=={VERSION}",
-                f"{c.DISTRIBUTION}=={__version__}",
-            ]
-            + wheels
-        )
+        pins = [f"mlflow=={VERSION}", f"{c.DISTRIBUTION}=={__version__}"]
+        install = shlex.join(["pip", "install", *find_links, *pins, *wheels])
         if subprocess.run(["bash", "-c", " && ".join([*activate, install])]).returncode != 0:
             raise TuringServerError(
                 "cannot install MLflow and the server into the model environment"
