@@ -11,6 +11,7 @@ Deliberate deviations are tested apart, each named in its docstring.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,6 +234,7 @@ class Answer:
     content_type: str
     body: Any
     """Parsed JSON when the answer is JSON and parses, else the raw text."""
+    allow: frozenset[str] | None = None
 
 
 def _answer(status: int, content_type: str, text: str) -> Answer:
@@ -245,18 +247,27 @@ def _answer(status: int, content_type: str, text: str) -> Answer:
     return Answer(status, content_type, body)
 
 
+def _allowed(allow: str | None) -> frozenset[str] | None:
+    """A 405's Allow header as a set; HEAD and OPTIONS are implicit in both frameworks."""
+    if allow is None:
+        return None
+    return frozenset(m.strip() for m in allow.split(",")) - {"HEAD", "OPTIONS"}
+
+
 def ask_mlflow(pair: Pair, case: Case) -> Answer:
     response = pair.mlflow.request(case.method, case.path, content=case.body, headers=case.headers)
-    return _answer(response.status_code, response.headers.get("content-type", ""), response.text)
+    answer = _answer(response.status_code, response.headers.get("content-type", ""), response.text)
+    return dataclasses.replace(answer, allow=_allowed(response.headers.get("allow")))
 
 
 def ask_ours(pair: Pair, case: Case) -> Answer:
     response = pair.ours.open(case.path, method=case.method, data=case.body, headers=case.headers)
-    return _answer(
+    answer = _answer(
         response.status_code,
         response.headers.get("Content-Type", ""),
         response.get_data(as_text=True),
     )
+    return dataclasses.replace(answer, allow=_allowed(response.headers.get("Allow")))
 
 
 def test_cases_are_many_and_unique() -> None:
@@ -274,6 +285,7 @@ def test_same_answer_as_mlflow(servers: dict[str, Pair], case: Case) -> None:
 
     assert ours.status == theirs.status
     assert ours.content_type == theirs.content_type
+    assert ours.allow == theirs.allow
     assert ours.body == theirs.body
     if case.expect_status is not None:
         assert theirs.status == case.expect_status, theirs.body
@@ -324,7 +336,8 @@ def test_routing_errors_same_status_but_mlflow_json_shape(
 
     FastAPI answers ``{"detail": "Not Found"}`` / ``{"detail": "Method Not Allowed"}``; we answer
     the same status in MLflow's error shape, ``{"error_code": ..., "message": ...}``, like every
-    other error of the server. Status and Content-Type are equal.
+    other error of the server. Status, Content-Type and a 405's Allow methods are equal (Flask
+    adds OPTIONS and HEAD to Allow, Starlette only HEAD for GET routes; both are ignored).
     """
     case = Case(f"{method} {path}", "iris", method=method, path=path, content_type=None)
     pair = servers[case.model]
@@ -333,5 +346,6 @@ def test_routing_errors_same_status_but_mlflow_json_shape(
 
     assert ours.status == theirs.status
     assert ours.content_type == theirs.content_type == JSON
+    assert ours.allow == theirs.allow
     assert set(theirs.body) == {"detail"}
     assert set(ours.body) == {"error_code", "message"}

@@ -1,0 +1,189 @@
+"""Errors of the app itself: MLflow's JSON shape, request ids, and MLflow's request timeout."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+
+import mlflow.pyfunc
+import pytest
+from flask import Flask
+from mlflow.pyfunc import scoring_server
+from starlette.testclient import TestClient
+
+from turing_scoring_server import ServedModel, Settings, create_app
+from turing_scoring_server.errors import ModelLoadError
+from turing_scoring_server.model import load
+
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.fixture(scope="module")
+def served(iris_model: Path) -> ServedModel:
+    return load(str(iris_model))
+
+
+@pytest.fixture(scope="module")
+def app(served: ServedModel) -> Flask:
+    return create_app(served, settings=Settings(workers=1), entry_points=False)
+
+
+# --- routing errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/nope", "/invocations/extra", "/ping/deeper"])
+def test_unknown_path_is_json_404_in_mlflow_shape(app: Flask, path: str) -> None:
+    response = app.test_client().get(path)
+
+    assert response.status_code == 404
+    assert response.content_type == "application/json"
+    assert set(response.json) == {"error_code", "message"}
+    assert response.json["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert HEX_ID.fullmatch(response.headers["X-Request-ID"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", "/invocations", {"POST"}), ("POST", "/ping", {"GET"}), ("PUT", "/metadata", {"GET"})],
+    ids=["get-invocations", "post-ping", "put-metadata"],
+)
+def test_wrong_method_is_json_405_with_allow(
+    app: Flask, method: str, path: str, allowed: set[str]
+) -> None:
+    response = app.test_client().open(path, method=method)
+
+    assert response.status_code == 405
+    assert response.content_type == "application/json"
+    assert set(response.json) == {"error_code", "message"}
+    assert {m.strip() for m in response.headers["Allow"].split(",")} - {
+        "HEAD",
+        "OPTIONS",
+    } == allowed
+
+
+def test_missing_model_fails_at_start_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model-here"
+
+    with pytest.raises(ModelLoadError, match=f"cannot load the model at {missing}"):
+        create_app(str(missing), settings=Settings(), entry_points=False)
+
+
+# --- request ids ----------------------------------------------------------------------------
+
+
+def test_request_id_is_echoed(app: Flask) -> None:
+    response = app.test_client().get("/ping", headers={"X-Request-ID": "abc-123"})
+
+    assert response.headers["X-Request-ID"] == "abc-123"
+
+
+def test_request_id_is_generated_and_unique(app: Flask) -> None:
+    client = app.test_client()
+
+    ids = {client.get("/ping").headers["X-Request-ID"] for _ in range(5)}
+
+    assert len(ids) == 5
+    assert all(HEX_ID.fullmatch(i) for i in ids)
+
+
+def test_request_id_on_error_answers(app: Flask) -> None:
+    response = app.test_client().post(
+        "/invocations", data=b"{", content_type="application/json", headers={"X-Request-ID": "e1"}
+    )
+
+    assert response.status_code == 400
+    assert response.headers["X-Request-ID"] == "e1"
+
+
+@pytest.mark.parametrize(
+    ("incoming", "kept"),
+    [("x" * 200, True), ("x" * 201, False), ("", False), ("a\x01b", False), ("with space", True)],
+    ids=["200-chars", "201-chars", "empty", "control-char", "space"],
+)
+def test_request_id_is_replaced_when_unusable(app: Flask, incoming: str, kept: bool) -> None:
+    response = app.test_client().get("/ping", headers={"X-Request-ID": incoming})
+
+    answered = response.headers["X-Request-ID"]
+    if kept:
+        assert answered == incoming
+    else:
+        assert HEX_ID.fullmatch(answered)
+
+
+# --- request timeout ------------------------------------------------------------------------
+
+SLOW = b'{"dataframe_split": {"columns": ["seconds"], "data": [[2.5]]}}'
+
+
+@pytest.fixture(scope="module")
+def slow_served(slow_model: Path) -> ServedModel:
+    return load(str(slow_model))
+
+
+def test_timeout_answers_504_exactly_as_mlflow(
+    slow_model: Path, slow_served: ServedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "1")  # read by MLflow's init
+    settings = Settings.from_env({"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "1"})
+    ours = create_app(slow_served, settings=settings, entry_points=False).test_client()
+    theirs = TestClient(scoring_server.init(mlflow.pyfunc.load_model(str(slow_model))))
+
+    started = time.monotonic()
+    got = ours.post("/invocations", data=SLOW, content_type="application/json")
+    took = time.monotonic() - started
+    expected = theirs.post(
+        "/invocations", content=SLOW, headers={"Content-Type": "application/json"}
+    )
+
+    assert expected.status_code == 504
+    assert got.status_code == expected.status_code
+    assert got.content_type == expected.headers["content-type"] == "application/json"
+    assert got.get_data(as_text=True) == expected.text == "Request processing time exceeded limit"
+    assert 1 <= took < 2.5  # answered at the timeout, not when the prediction ended
+
+
+def test_fast_request_under_timeout_is_answered(slow_served: ServedModel) -> None:
+    client = create_app(
+        slow_served, settings=Settings(request_timeout=1), entry_points=False
+    ).test_client()
+
+    response = client.post(
+        "/invocations",
+        data=b'{"inputs": {"seconds": [0.1]}}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json == {"predictions": [0.1]}
+
+
+def test_ping_is_not_timed_and_answers_while_predictions_hold_every_thread(
+    slow_served: ServedModel,
+) -> None:
+    app = create_app(slow_served, settings=Settings(request_timeout=1), entry_points=False)
+    app.wsgi_app.max_threads = 1  # type: ignore[attr-defined]  # one helper thread to saturate
+    answers: list[int] = []
+    hog = threading.Thread(
+        target=lambda: answers.append(
+            app.test_client()
+            .post("/invocations", data=SLOW, content_type="application/json")
+            .status_code
+        )
+    )
+    hog.start()
+    time.sleep(0.2)  # the slow prediction now holds the only helper thread
+
+    started = time.monotonic()
+    ping = app.test_client().get("/ping")
+    ping_took = time.monotonic() - started
+    queued = app.test_client().post(
+        "/invocations", data=b'{"inputs": {"seconds": [0]}}', content_type="application/json"
+    )
+    hog.join()
+
+    assert ping.status_code == 200
+    assert ping_took < 0.5
+    assert queued.status_code == 504  # an /invocations behind it waits for the thread and times out
+    assert answers == [504]
