@@ -1,0 +1,228 @@
+"""Write a build context: MLflow generates its Dockerfile (and copies the model), we customise it.
+
+Side effects live here (files, MLflow's model download, building the server wheel from source);
+the text rules live in :mod:`dockerfile`. The context directory is complete: ``docker build`` on it
+needs nothing else, which is what ``--dockerfile-only`` hands to users.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+from turing_scoring_server import contract
+
+from . import dockerfile as df
+from . import versions
+from .__about__ import __version__
+from .errors import BuilderError, OptionsError
+from .options import BuildOptions
+
+LABEL_PREFIX = "com.turintech.image-builder"
+
+_ENTRY_ENV_MANAGER = re.compile(r"_(?:serve|init)\((?:sys\.argv\[1\], )?'(\w+)'\)")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions taken before anything is written: versions, mode and the server to install."""
+
+    mlflow_version: str
+    builder_mlflow_version: str
+    legacy: bool
+    server_requirement: str | None
+    """Index requirement for the server, or None when a local wheel or source is used."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """A written build context and what went into it."""
+
+    path: Path
+    dockerfile: str
+    spec: df.ImageSpec
+    server_version: str
+
+
+def builder_mlflow_version() -> str:
+    """MLflow version this builder runs with (the image's default MLflow version)."""
+    from mlflow.version import VERSION
+
+    return str(VERSION)
+
+
+def installed_server_version() -> str:
+    """Version of the turing-scoring-server installed with this builder: the default to put in."""
+    try:
+        return dist_version(contract.DISTRIBUTION)
+    except PackageNotFoundError:  # pragma: no cover - the builder depends on it
+        from turing_scoring_server.__about__ import __version__ as server_version
+
+        return server_version
+
+
+def plan(options: BuildOptions) -> Plan:
+    """Check versions and modes without side effects, so bad options fail before any work."""
+    versions.check_contract()
+    mine = builder_mlflow_version()
+    choice = versions.decide_mlflow(options.mlflow_version, mine, options.legacy)
+    requirement = None
+    if options.server_wheel is not None:
+        name, version = versions.wheel_version(options.server_wheel.name)
+        if name != contract.DISTRIBUTION:
+            raise OptionsError(
+                f"--server-wheel {options.server_wheel.name} is not a {contract.DISTRIBUTION} wheel"
+            )
+        versions.check_server_version(version, "--server-wheel")
+    elif options.server_source is None:
+        requirement = versions.server_requirement(
+            options.server_version, installed_server_version()
+        )
+    return Plan(choice.version, mine, choice.legacy, requirement)
+
+
+def _mlflow_dockerfile(options: BuildOptions, out: Path) -> str:
+    """Let MLflow write its Dockerfile (and copy the model) into ``out``; return the text."""
+    if options.model_uri is not None:
+        from mlflow.pyfunc.backend import PyFuncBackend
+
+        # The same call `mlflow models build-docker` makes: model copied in, deps installed now.
+        PyFuncBackend(config={}, env_manager=options.env_manager).generate_dockerfile(
+            model_uri=options.model_uri,
+            output_dir=str(out),
+            base_image=options.base_image,
+            install_java=options.install_java,
+        )
+    else:
+        from mlflow.models import docker_utils
+
+        # What `mlflow sagemaker build-and-push-container` writes: no model, its environment is
+        # created when the container starts (MLFLOW_DISABLE_ENV_CREATION=False).
+        docker_utils.generate_dockerfile(
+            output_dir=str(out),
+            base_image=options.base_image or docker_utils.UBUNTU_BASE_IMAGE,
+            model_install_steps="",
+            entrypoint=(
+                "import sys; from mlflow.models import container as C; "
+                f"C._init(sys.argv[1], '{options.env_manager}')"
+            ),
+            env_manager=options.env_manager,  # type: ignore[arg-type]
+            disable_env_creation_at_runtime=False,
+            install_java=options.install_java,
+        )
+    return (out / "Dockerfile").read_text(encoding="utf-8")
+
+
+def _build_server_wheel(source: Path, wheels: Path) -> str:
+    """``hatch build -t wheel`` the server's source into the context; return the wheel's name."""
+    before = set(os.listdir(wheels))
+    hatch = shutil.which("hatch") or shutil.which("hatch", path=os.path.dirname(sys.executable))
+    if hatch is None:
+        raise OptionsError(
+            "--server-source needs hatch: pip install 'turing-image-builder[source]'"
+        )
+    proc = subprocess.run(
+        [hatch, "build", "-t", "wheel", str(wheels)], cwd=source, capture_output=True, text=True
+    )
+    built = sorted(set(os.listdir(wheels)) - before)
+    if proc.returncode != 0 or len(built) != 1:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel produced"]
+        raise BuilderError(f"cannot build a wheel from --server-source {source}: {detail[0]}")
+    name, version = versions.wheel_version(built[0])
+    if name != contract.DISTRIBUTION:
+        raise OptionsError(f"--server-source {source} builds {name}, not {contract.DISTRIBUTION}")
+    versions.check_server_version(version, "--server-source")
+    return built[0]
+
+
+def _labels(options: BuildOptions, the_plan: Plan, server: str) -> dict[str, str]:
+    return {
+        "org.opencontainers.image.title": options.tag.rsplit("/", 1)[-1].split(":", 1)[0],
+        "org.opencontainers.image.description": (
+            "MLflow pyfunc model server for SageMaker (turing-scoring-server on MLflow "
+            f"{the_plan.mlflow_version}), built by turing-image-builder {__version__}"
+        ),
+        "org.opencontainers.image.vendor": "TurinTech",
+        "org.opencontainers.image.version": server,
+        "org.opencontainers.image.base.name": options.base_image or "mlflow-default",
+        f"{LABEL_PREFIX}.builder-version": __version__,
+        f"{LABEL_PREFIX}.server-version": server,
+        f"{LABEL_PREFIX}.mlflow-version": the_plan.mlflow_version,
+        f"{LABEL_PREFIX}.model-uri": options.model_uri or "",
+        f"{LABEL_PREFIX}.legacy": str(the_plan.legacy).lower(),
+        f"{LABEL_PREFIX}.contract-version": contract.CONTRACT_VERSION,
+    }
+
+
+def write(options: BuildOptions, the_plan: Plan, out: Path) -> Context:
+    """Write the complete context into ``out`` (created; must be empty when it exists)."""
+    if out.exists() and any(out.iterdir()):
+        raise OptionsError(f"{out} is not empty: give a new or empty directory")
+    out.mkdir(parents=True, exist_ok=True)
+    mlflow_text = _mlflow_dockerfile(options, out)
+    match = _ENTRY_ENV_MANAGER.search(mlflow_text)
+    env_manager = match.group(1) if match else options.env_manager
+
+    wheels = out / df.WHEELS_DIR
+    wheels.mkdir()
+    (wheels / "README.txt").write_text(
+        f"Wheels copied to {contract.WHEELHOUSE}: the server and endpoint plugins.\n",
+        encoding="utf-8",
+    )
+    local: list[str] = []
+    index: list[str] = []
+    if options.server_wheel is not None:
+        shutil.copy2(options.server_wheel, wheels / options.server_wheel.name)
+        local.append(options.server_wheel.name)
+    elif options.server_source is not None:
+        local.append(_build_server_wheel(options.server_source, wheels))
+    if local:
+        server_install = f"{contract.WHEELHOUSE}/{local[0]}"
+        server = versions.wheel_version(local[0])[1]
+    else:
+        assert the_plan.server_requirement is not None
+        server_install = the_plan.server_requirement
+        server = the_plan.server_requirement.removeprefix(contract.DISTRIBUTION).removeprefix("==")
+        index.append(the_plan.server_requirement)
+    for item in options.extra_pip:
+        if item.endswith(".whl") and Path(item).is_file():
+            shutil.copy2(item, wheels / Path(item).name)
+            local.append(Path(item).name)
+        else:
+            index.append(item)
+
+    if options.build_ca_bundle is not None:
+        shutil.copyfile(options.build_ca_bundle, out / df.BUILD_CA_NAME)
+    if options.runtime_ca_bundle is not None:
+        shutil.copyfile(options.runtime_ca_bundle, out / df.RUNTIME_CA_NAME)
+
+    spec = df.ImageSpec(
+        mlflow_version=the_plan.mlflow_version,
+        builder_mlflow_version=the_plan.builder_mlflow_version,
+        env_manager=env_manager,
+        legacy=the_plan.legacy,
+        server_install=server_install,
+        index_packages=tuple(index),
+        local_wheels=tuple(local),
+        index_url=options.index_url,
+        extra_index_urls=options.extra_index_url,
+        runtime_ca=options.runtime_ca_bundle is not None,
+        build_ca=options.build_ca_bundle is not None,
+        labels=_labels(options, the_plan, server),
+    )
+    text = df.customise(mlflow_text, spec)
+    (out / "Dockerfile").write_text(text, encoding="utf-8")
+    return Context(path=out, dockerfile=text, spec=spec, server_version=server)
+
+
+def temporary_dir() -> Path:
+    """A fresh directory for a context that is removed after the build."""
+    return Path(tempfile.mkdtemp(prefix="turing-image-build-"))

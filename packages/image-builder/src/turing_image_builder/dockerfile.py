@@ -1,0 +1,345 @@
+"""Pure text functions: MLflow's generated Dockerfile plus an :class:`ImageSpec` -> our Dockerfile.
+
+MLflow writes the Dockerfile (base image, Python, Java, ``pip install mlflow``, the model and its
+dependencies); these functions only insert our steps at anchors in that text and swap the
+entrypoint, so MLflow's template is reused, never forked. Nothing here touches the disk, Docker or
+the network, so every rule is unit-tested on strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from turing_scoring_server import contract
+
+from .errors import BuilderError
+
+WHEELS_DIR = "turing-wheels"
+"""Directory of the build context copied to ``contract.WHEELHOUSE``."""
+BUILD_CA_NAME = "turing-build-ca.pem"
+"""Build-time CA bundle in the context; lives only in the throw-away ``build`` stage."""
+RUNTIME_CA_NAME = "turing-runtime-ca.pem"
+RUNTIME_CA_PATH = "/opt/turing/ca/runtime-ca.pem"
+BUILD_CA_PATH = "/tmp/turing-build-ca.pem"
+BUILD_STAGE = "turing-build"
+
+# Every variable a tool used during a build reads for its CA bundle: pip, requests, curl, git
+# (pyenv's clone), conda, and OpenSSL-based clients generally.
+CA_ENV_NAMES = (
+    "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+    "CONDA_SSL_VERIFY",
+)  # fmt: skip
+
+# Instructions that only set image configuration; a flattened final stage must re-declare them.
+_CONFIG_KEYWORDS = frozenset({"ENV", "WORKDIR", "LABEL", "EXPOSE", "USER", "ENTRYPOINT", "CMD",
+                              "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME"})  # fmt: skip
+
+_MLFLOW_PIN = re.compile(r"\bmlflow==[^\s\"']+")
+
+
+class DockerfileError(BuilderError):
+    """MLflow's generated text lacks an anchor we insert at (its template changed)."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One Dockerfile instruction (or comment) with its original text, continuations included."""
+
+    text: str
+
+    @property
+    def keyword(self) -> str:
+        """``RUN``, ``ENV``, ... upper-cased; ``#`` for a comment line."""
+        stripped = self.text.lstrip()
+        return "#" if stripped.startswith("#") else stripped.split(None, 1)[0].upper()
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What to add to MLflow's Dockerfile. Built by :mod:`context` from the options."""
+
+    mlflow_version: str
+    builder_mlflow_version: str
+    env_manager: str = "local"
+    legacy: bool = False
+    server_install: str = f"{contract.DISTRIBUTION}"
+    """The server as pip takes it: a requirement from the index or a wheel path inside the image."""
+    index_packages: tuple[str, ...] = ()
+    """Requirements fetched from the index into the wheelhouse (server, ``--extra-pip`` specs)."""
+    local_wheels: tuple[str, ...] = ()
+    """Wheel file names under ``WHEELS_DIR`` in the context (server and plugins)."""
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    runtime_ca: bool = False
+    build_ca: bool = False
+    gunicorn_cmd_args: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse(text: str) -> list[Instruction]:
+    """Split Dockerfile text into instructions, joining ``\\`` continuations; drop blank lines."""
+    out: list[Instruction] = []
+    pending: list[str] = []
+    for line in text.splitlines():
+        if not pending and (not line.strip()):
+            continue
+        if not pending and line.lstrip().startswith("#"):
+            out.append(Instruction(line))
+            continue
+        pending.append(line)
+        if line.rstrip().endswith("\\"):
+            continue
+        out.append(Instruction("\n".join(pending)))
+        pending = []
+    if pending:
+        out.append(Instruction("\n".join(pending)))
+    return out
+
+
+def render(instructions: Sequence[Instruction]) -> str:
+    """Instructions back to text, a blank line before each comment block for readability."""
+    lines: list[str] = []
+    for i, ins in enumerate(instructions):
+        if ins.keyword == "#" and i and instructions[i - 1].keyword != "#":
+            lines.append("")
+        if ins.keyword == "FROM" and i:
+            lines.append("")
+        lines.append(ins.text)
+    return "\n".join(lines) + "\n"
+
+
+def _q(value: str) -> str:
+    """A double-quoted Dockerfile value (ENV, LABEL): JSON string escaping is what Docker reads."""
+    return json.dumps(value)
+
+
+def _index_of(instructions: Sequence[Instruction], predicate: str, what: str) -> int:
+    for i, ins in enumerate(instructions):
+        if ins.text.lstrip().startswith(predicate):
+            return i
+    raise DockerfileError(
+        f"MLflow's generated Dockerfile has no {what} ({predicate!r}); this MLflow version is not "
+        "supported by turing-image-builder"
+    )
+
+
+def pin_mlflow(instruction: Instruction, version: str, builder_version: str) -> Instruction:
+    """Rewrite MLflow's ``pip install mlflow==<its version>`` to the requested version.
+
+    MLflow 2.x does not support pandas 3 or numpy 3, and an older pip resolver may still pick
+    them, so they are capped alongside.
+    """
+    if version == builder_version:
+        return instruction
+    if not _MLFLOW_PIN.search(instruction.text):
+        raise DockerfileError(
+            "--mlflow-version needs MLflow's 'pip install mlflow==X' step, but this Dockerfile "
+            "installs MLflow another way (from source?)"
+        )
+    text = _MLFLOW_PIN.sub(f"mlflow=={version}", instruction.text)
+    if version.split(".", 1)[0] == "2":
+        text += " 'pandas<3' 'numpy<3'"
+    return Instruction(text)
+
+
+def nginx_step() -> list[Instruction]:
+    """Install nginx only when the base lacks it (Debian's small ``nginx-light`` when it exists)."""
+    return [
+        Instruction(
+            "# turing-image-builder: nginx fronts the server as SageMaker expects; "
+            "installed only when the base image lacks it"
+        ),
+        Instruction(
+            "RUN command -v nginx >/dev/null 2>&1 || { apt-get update \\\n"
+            " && { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
+            "      nginx-light \\\n"
+            "   || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
+            "      nginx; } \\\n"
+            " && rm -rf /var/lib/apt/lists/*; }"
+        ),
+    ]
+
+
+def server_steps(spec: ImageSpec) -> list[Instruction]:
+    """Copy wheels into the wheelhouse and pip install the server and ``--extra-pip`` items.
+
+    ``mlflow-skinny`` is pinned to the image's MLflow: the server depends on it, and a different
+    skinny version would overwrite the files of the ``mlflow`` already installed (same package).
+    """
+    wheelhouse = contract.WHEELHOUSE
+    local = [f"{wheelhouse}/{name}" for name in spec.local_wheels]
+    install = [
+        spec.server_install,
+        *local,
+        *spec.index_packages,
+        f"mlflow-skinny=={spec.mlflow_version}",
+    ]
+    install = list(dict.fromkeys(install))  # the server spec may also be an index package
+    commands = []
+    if spec.index_packages:
+        commands.append(
+            f"pip wheel --no-deps --wheel-dir {wheelhouse} "
+            + " ".join(shlex.quote(p) for p in spec.index_packages)
+        )
+    commands.append(
+        f"pip install --find-links {wheelhouse} " + " ".join(shlex.quote(p) for p in install)
+    )
+    commands.append(f"{contract.ENTRYPOINT[0]} -c 'import turing_scoring_server.contract'")
+    return [
+        Instruction(
+            "# turing-image-builder: the server and plugins, after MLflow's own layers so "
+            "changing them rebuilds only these"
+        ),
+        Instruction(f"COPY {WHEELS_DIR}/ {wheelhouse}/"),
+        Instruction("RUN " + " \\\n && ".join(commands)),
+    ]
+
+
+def index_steps(spec: ImageSpec) -> list[Instruction]:
+    """Point every pip call in the build (MLflow's included) at the configured index."""
+    env = {}
+    if spec.index_url:
+        env["PIP_INDEX_URL"] = spec.index_url
+    if spec.extra_index_urls:
+        env["PIP_EXTRA_INDEX_URL"] = " ".join(spec.extra_index_urls)
+    if not env:
+        return []
+    return [Instruction("ENV " + " ".join(f"{k}={_q(v)}" for k, v in env.items()))]
+
+
+def runtime_ca_steps() -> list[Instruction]:
+    """Trust a CA bundle at run time, for images that create model environments at start-up."""
+    env = " ".join(f"{name}={RUNTIME_CA_PATH}" for name in CA_ENV_NAMES)
+    return [
+        Instruction("# turing-image-builder: CA bundle trusted at run time (--runtime-ca-bundle)"),
+        Instruction(f"COPY {RUNTIME_CA_NAME} {RUNTIME_CA_PATH}"),
+        Instruction(f"ENV {env}"),
+    ]
+
+
+def legacy_nginx_step() -> list[Instruction]:
+    """Replace MLflow's packaged nginx.conf with the server's legacy render, inside the image."""
+    where = (
+        "python -c 'import pathlib, mlflow.models as m; "
+        'print(pathlib.Path(m.__file__).parent / "container/scoring_server/nginx.conf")\''
+    )
+    return [
+        Instruction(
+            "# turing-image-builder: MLflow < 2.21 starts nginx with its packaged conf; "
+            "render ours over it"
+        ),
+        Instruction(f'RUN turing-scoring-server render-nginx --legacy -o "$({where})"'),
+    ]
+
+
+def legacy_gunicorn_args(extra: str = "") -> str:
+    """``GUNICORN_CMD_ARGS`` for legacy images: our app FIRST, so gunicorn takes it as the app.
+
+    MLflow 2.20 runs ``gunicorn ... ${GUNICORN_CMD_ARGS} -- mlflow...wsgi:app``; gunicorn uses
+    the first positional argument, which is then ours.
+    """
+    args = f"{contract.WSGI_APP} -c python:turing_scoring_server.gunicorn_config"
+    return f"{args} {extra}".strip()
+
+
+def labels_step(labels: Mapping[str, str]) -> list[Instruction]:
+    """One LABEL instruction (one config change) with every label, values JSON-quoted."""
+    if not labels:
+        return []
+    body = " \\\n      ".join(f"{_q(k)}={_q(v)}" for k, v in sorted(labels.items()))
+    return [Instruction(f"LABEL {body}")]
+
+
+def customise(mlflow_text: str, spec: ImageSpec) -> str:
+    """MLflow's Dockerfile text -> final text (flattened with a build stage when ``build_ca``)."""
+    ins = parse(mlflow_text)
+    from_at = _index_of(ins, "FROM", "FROM line")
+    ins[from_at + 1 : from_at + 1] = index_steps(spec)
+
+    pin_at = next(
+        (i for i, x in enumerate(ins) if re.match(r"RUN pip install\b.*mlflow", x.text.lstrip())),
+        None,
+    )
+    if pin_at is None:
+        raise DockerfileError("MLflow's generated Dockerfile has no 'RUN pip install mlflow' step")
+    ins[pin_at] = pin_mlflow(ins[pin_at], spec.mlflow_version, spec.builder_mlflow_version)
+
+    env_at = _index_of(ins, f"ENV {contract.ENV_DISABLE_ENV_CREATION}=", "env-creation ENV")
+    ins[env_at:env_at] = nginx_step() + server_steps(spec)
+
+    entry_at = _index_of(ins, "ENTRYPOINT", "ENTRYPOINT")
+    tail: list[Instruction] = []
+    if spec.legacy:
+        tail += legacy_nginx_step()
+        gunicorn = legacy_gunicorn_args(spec.gunicorn_cmd_args)
+    else:
+        gunicorn = spec.gunicorn_cmd_args
+    tail.append(
+        Instruction("# turing-image-builder: run-time settings; override with docker run -e")
+    )
+    tail.append(
+        Instruction(
+            f"ENV {contract.ENV_ENV_MANAGER}={_q(spec.env_manager)} \\\n"
+            f"    {contract.ENV_GUNICORN_CMD_ARGS}={_q(gunicorn)}"
+        )
+    )
+    if spec.runtime_ca:
+        tail += runtime_ca_steps()
+    tail += labels_step({contract.SAGEMAKER_BIND_TO_PORT_LABEL: "true", **spec.labels})
+    if not spec.legacy:
+        # Exec form: the server is PID 1 and gets SageMaker's SIGTERM; SageMaker appends "serve".
+        ins[entry_at] = Instruction("ENTRYPOINT " + json.dumps(list(contract.ENTRYPOINT)))
+    ins[entry_at:entry_at] = tail
+    text = render(ins)
+    return flatten_with_build_ca(text) if spec.build_ca else text
+
+
+def flatten_with_build_ca(text: str) -> str:
+    """Two stages so a build-time CA bundle never lands in a layer of the final image.
+
+    The classic builder (all the docker SDK drives) has no ``RUN --mount=type=secret``, and a file
+    deleted in a later layer stays in the earlier one. So every build step runs in a ``build``
+    stage that has the CA, the CA is deleted at its end, and the final stage copies that stage's
+    file system over the same base in one layer and re-declares the configuration (ENV, LABEL,
+    WORKDIR, ENTRYPOINT...). Trade-off: the final image has one layer over its base, so pushes
+    resend it whole; the build stage's layers still cache every step.
+    """
+    ins = parse(text)
+    froms = [i for i, x in enumerate(ins) if x.keyword == "FROM"]
+    if len(froms) != 1:
+        raise DockerfileError("--build-ca-bundle supports single-stage Dockerfiles only")
+    base = ins[froms[0]].text.split(None, 1)[1].strip()
+    head, body = ins[: froms[0]], ins[froms[0] + 1 :]
+    ca_env = " ".join(f"{name}={BUILD_CA_PATH}" for name in CA_ENV_NAMES)
+    build = [
+        Instruction(f"FROM {base} AS {BUILD_STAGE}"),
+        Instruction(
+            "# turing-image-builder: build-time CA (--build-ca-bundle); this stage is thrown away"
+        ),
+        Instruction(f"COPY {BUILD_CA_NAME} {BUILD_CA_PATH}"),
+        Instruction(f"ENV {ca_env}"),
+        *(x for x in body if x.keyword not in {"ENTRYPOINT", "CMD", "LABEL", "EXPOSE", "#"}),
+        Instruction(f"RUN rm -f {BUILD_CA_PATH}"),
+    ]
+    final = [
+        Instruction(
+            "# turing-image-builder: final image = base + the build stage's files in one layer"
+        ),
+        Instruction(f"FROM {base}"),
+        Instruction(f"COPY --from={BUILD_STAGE} / /"),
+        *(x for x in body if x.keyword in _CONFIG_KEYWORDS),
+    ]
+    return render([*head, *build, *final])
+
+
+def config_of(text: str) -> dict[str, list[str]]:
+    """Configuration instructions by keyword, in order; used by tests and ``--dockerfile-only``."""
+    out: dict[str, list[str]] = {}
+    for x in parse(text):
+        if x.keyword in _CONFIG_KEYWORDS:
+            out.setdefault(x.keyword, []).append(x.text.split(None, 1)[1] if " " in x.text else "")
+    return out

@@ -1,0 +1,36 @@
+"""Connect to the Docker engine once, and fail in one line saying how to get one."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import EngineError
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+def describe_host() -> str:
+    """Where the docker SDK will look: ``DOCKER_HOST`` or the default socket."""
+    host = os.environ.get("DOCKER_HOST")
+    return f"DOCKER_HOST={host}" if host else f"{DEFAULT_HOST} (DOCKER_HOST is not set)"
+
+
+def connect(timeout: int = 600) -> Any:
+    """A ``docker.DockerClient`` that has answered a ping, or :class:`EngineError`.
+
+    ``timeout`` bounds each API call; builds stream, so it only limits silent gaps.
+    """
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EngineError(
+            f"no Docker engine answers at {describe_host()} ({reason[:160]}); start one "
+            "(e.g. 'sudo systemctl start docker', or scripts/docker-up.sh in this repo) or point "
+            "DOCKER_HOST at a running engine; --dockerfile-only needs no engine"
+        ) from exc
+    return client
