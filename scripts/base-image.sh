@@ -2,16 +2,18 @@
 # base-image.sh [TAG]: build the local Debian base image (default
 # turing-base:bookworm) without any container registry.
 #
-#   1. debootstrap --variant=minbase bookworm into a temp dir (.debs cached in
-#      /var/cache/turing-debootstrap/<suite>, so a rebuild downloads nothing
-#      it already has); the temp rootfs is removed on exit (trap);
-#   2. tar | docker import -> turing-rootfs:<suite>  (reused if present);
+#   1. debootstrap --variant=minbase bookworm into a temp dir, slimmed like
+#      Debian's -slim images, tarred to /var/cache/turing-debootstrap/<suite>/
+#      rootfs.tar (the .debs are cached there too); the temp dir is removed on
+#      exit (trap). A later run reuses the tarball and skips debootstrap;
+#   2. docker import of the tarball -> turing-rootfs:<suite> (reused if present);
 #   3. docker build FROM it: python3, python3-venv, nginx-light, ca-certificates
 #      (--no-install-recommends, apt lists removed in the same layer), a venv
 #      at /opt/venv first on PATH (so `python`/`pip` work; Debian's system
 #      python refuses pip installs, PEP 668), pip quiet/cacheless, CMD python3.
 #
-# Exits 0 at once if TAG exists, unless FORCE=1 (which also re-debootstraps).
+# Exits 0 at once if TAG exists, unless FORCE=1, which redoes every step
+# (debootstrap included; only the cached .debs are reused).
 # No host file is copied into the image: the CA bundle in it is the one that
 # Debian's ca-certificates package generates, and apt sources stay http.
 # Quiet unless failing; progress lines start with "==> ".
@@ -48,6 +50,7 @@ cleanup() {
     while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(
         awk -v w="$work" '$2 == w || index($2, w "/") == 1 { print $2 }' /proc/mounts | sort -r)
     rm -rf --one-file-system "$work"
+    rm -f "$CACHE_DIR/rootfs.tar.tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -61,7 +64,12 @@ run() {  # run quietly; on failure show the end of its output
     fi
 }
 
+tarball=$CACHE_DIR/rootfs.tar
+need_rootfs=0
 if [ "$FORCE" = 1 ] || ! docker image inspect "$ROOTFS_TAG" >/dev/null 2>&1; then
+    need_rootfs=1
+fi
+if [ "$need_rootfs" = 1 ] && { [ "$FORCE" = 1 ] || [ ! -s "$tarball" ]; }; then
     if ! command -v debootstrap >/dev/null 2>&1; then
         [ "$(id -u)" -eq 0 ] || die "debootstrap is not installed and this is not root"
         log "installing debootstrap"
@@ -102,12 +110,16 @@ SLIM
     find "$rootfs/usr/share/man" "$rootfs/usr/share/info" "$rootfs/usr/share/groff" \
         "$rootfs/usr/share/lintian" "$rootfs/usr/share/locale" ! -type d -delete 2>/dev/null || true
 
+    tar --numeric-owner --xattrs -C "$rootfs" -cf "$tarball.tmp" .
+    mv -f "$tarball.tmp" "$tarball"
+    rm -rf --one-file-system "$rootfs"   # free the disk before the build
+fi
+if [ "$need_rootfs" = 1 ]; then
     log "importing the rootfs as $ROOTFS_TAG"
-    if ! tar --numeric-owner --xattrs -C "$rootfs" -c . \
-        | docker import -c 'CMD ["bash"]' -c "LABEL turing.image=rootfs-$SUITE" -m "debootstrap --variant=minbase $SUITE" - "$ROOTFS_TAG" >"$out" 2>&1; then
+    if ! docker import -c 'CMD ["bash"]' -c "LABEL turing.image=rootfs-$SUITE" \
+            -m "debootstrap --variant=minbase $SUITE" - "$ROOTFS_TAG" <"$tarball" >"$out" 2>&1; then
         tail -n 20 "$out" >&2; die "docker import failed"
     fi
-    rm -rf --one-file-system "$rootfs"   # free the disk before the build
 fi
 
 ctx=$work/context
@@ -135,8 +147,11 @@ DOCKERFILE
 # Networking: the default bridge network is used for the build (it works
 # here: apt reaches the http mirror through docker0's NAT). If a machine's
 # bridge networking is broken, BUILD_NETWORK=host switches to --network host.
+# Classic builder on purpose: this Dockerfile needs no BuildKit feature, and
+# DOCKER_BUILDKIT=1 fails outright with docker CLI >= 23 when no buildx plugin
+# is installed (Debian bookworm has no docker-buildx package).
 log "building $TAG from $ROOTFS_TAG"
-DOCKER_BUILDKIT=0 run docker build --pull=false --network "${BUILD_NETWORK:-default}" \
+DOCKER_BUILDKIT=0 run docker build --pull=false --force-rm --network "${BUILD_NETWORK:-default}" \
     --label turing.image="base-$SUITE" \
     -t "$TAG" "$ctx"
 # A FORCE rebuild leaves the previous images untagged: remove them (with the

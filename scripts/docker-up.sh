@@ -12,7 +12,11 @@
 #
 # Leaves nothing running but dockerd itself (and the containerd it manages).
 # Env: DOCKERD_ARGS   extra dockerd arguments (word-split), e.g.
-#                     "--storage-driver=vfs" on a kernel without overlayfs;
+#                     "--storage-driver=vfs" on a kernel without overlayfs.
+#                     (A second test daemon beside a running one needs its own
+#                     --data-root/--exec-root/--pidfile and DOCKER_HOST; note
+#                     that "--bridge=none" makes dockerd DELETE an existing
+#                     docker0, breaking the other daemon's bridge network.)
 #      DOCKERD_LOG    log file;  DOCKERD_WAIT  seconds to wait (60).
 # Quiet unless failing; progress lines start with "==> ".
 set -euo pipefail
