@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import custom_attributes, metadata, mlflow_routes, plugins
+from . import custom_attributes, hooks, metadata, mlflow_routes, plugins
 from .errors import error_body
 from .model import EXTENSION_KEY, ServedModel, load
 from .settings import Settings
@@ -77,8 +77,8 @@ def create_app(
             (``/opt/ml/model`` unless ``TURING_MODEL_PATH`` says otherwise).
         settings: the configuration; read from the environment when omitted.
         endpoints: ``module:attribute`` plugin targets, in addition to the settings' own.
-        entry_points: whether to load plugins from the entry-point group (tests switch it off to
-            load one plugin alone).
+        entry_points: whether to load plugins and app hooks from their entry-point groups (tests
+            switch it off to load one plugin alone).
 
     Raises:
         ModelLoadError: the model cannot be loaded.
@@ -111,6 +111,10 @@ def create_app(
     if not entry_points:
         specs = [s for s in specs if not s.source.startswith("entry point")]
     state["routes"] = plugins.register(app, specs)
+    hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
+    if not entry_points:
+        hook_specs = [s for s in hook_specs if not s.source.startswith("entry point")]
+    state["hooks"] = hooks.apply_hooks(app, hook_specs)
 
     router = custom_attributes.CustomAttributesRouter(
         app, app.wsgi_app, (r.endpoint for r in state["routes"])

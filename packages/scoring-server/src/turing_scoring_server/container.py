@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from . import contract as c
 from .errors import TuringServerError
 from .health import HealthServer, probe
-from .nginx import NginxConfig, binary, render
+from .nginx import NginxConfig, binary, check, render
 from .settings import Settings
 
 _log = logging.getLogger("turing_scoring_server.container")
@@ -113,6 +113,7 @@ class Supervisor:
         )
         with open(conf, "w", encoding="utf-8") as f:
             f.write(render(config))
+        check(conf)
         return subprocess.Popen([binary(), "-e", "stderr", "-c", conf])
 
     def _wait_ready(self, started: float) -> None:

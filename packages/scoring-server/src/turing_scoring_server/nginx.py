@@ -25,9 +25,13 @@ class NginxConfig:
     ping_upstream: str
     run_dir: str
     max_body_size: str = "100m"
+    invocations_max_body_size: str = "100m"
     keepalive_timeout: int = 75
     proxy_timeout: int = 65
     worker_connections: int = 1024
+    gzip: bool = False
+    snippets_dir: str = c.NGINX_SNIPPETS_DIR
+    template_path: str | None = None
 
     @classmethod
     def for_run(
@@ -40,8 +44,13 @@ class NginxConfig:
             ping_upstream=ping_upstream,
             run_dir=run_dir,
             max_body_size=settings.max_body_size,
+            invocations_max_body_size=settings.invocations_max_body_size,
             keepalive_timeout=settings.keepalive_timeout,
             proxy_timeout=settings.proxy_timeout,
+            worker_connections=settings.worker_connections,
+            gzip=settings.gzip,
+            snippets_dir=settings.nginx_snippets_dir,
+            template_path=settings.nginx_template,
         )
 
     @classmethod
@@ -55,8 +64,11 @@ class NginxConfig:
         )
 
 
-def template() -> str:
-    """The packaged template (``contract.NGINX_CONF_RESOURCE``)."""
+def template(path: str | None = None) -> str:
+    """A user's template at ``path``, else the packaged one (``contract.NGINX_CONF_RESOURCE``)."""
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     return files(c.NGINX_CONF_PACKAGE).joinpath(c.NGINX_CONF_RESOURCE).read_text(encoding="utf-8")
 
 
@@ -68,9 +80,12 @@ def render(config: NginxConfig) -> str:
         "PING_UPSTREAM": config.ping_upstream,
         "RUN_DIR": config.run_dir,
         "MAX_BODY_SIZE": config.max_body_size,
+        "INVOCATIONS_MAX_BODY_SIZE": config.invocations_max_body_size,
         "KEEPALIVE_TIMEOUT": str(config.keepalive_timeout),
         "PROXY_TIMEOUT": str(config.proxy_timeout),
         "WORKER_CONNECTIONS": str(config.worker_connections),
+        "GZIP": "on" if config.gzip else "off",
+        "SNIPPETS_DIR": config.snippets_dir,
     }
 
     def substitute(match: re.Match[str]) -> str:
@@ -81,7 +96,7 @@ def render(config: NginxConfig) -> str:
                 f"nginx.conf template names unknown placeholder {match.group(0)}"
             ) from None
 
-    return _PLACEHOLDER.sub(substitute, template())
+    return _PLACEHOLDER.sub(substitute, template(config.template_path))
 
 
 def binary() -> str:
@@ -98,9 +113,19 @@ def binary() -> str:
 
 
 def check(conf_path: str) -> None:
-    """Run ``nginx -t`` on a rendered file; raise with nginx's own message on failure."""
+    """Run ``nginx -t`` on a rendered file; raise with nginx's own message on failure.
+
+    Users' snippets and templates are checked before anything starts, so a typo is one clear
+    line at start-up (and at build time, where the builder runs the same check) instead of a
+    container that dies with nginx's log somewhere in its output.
+    """
     proc = subprocess.run(
         [binary(), "-t", "-q", "-e", "stderr", "-c", conf_path], capture_output=True, text=True
     )
     if proc.returncode != 0:
-        raise SettingsError(f"nginx rejects {conf_path}: {proc.stderr.strip()}")
+        message = " ".join(
+            line.removeprefix("nginx: ").strip()
+            for line in proc.stderr.splitlines()
+            if "[emerg]" in line or "[alert]" in line
+        )
+        raise SettingsError(f"nginx rejects its configuration: {message or proc.stderr.strip()}")

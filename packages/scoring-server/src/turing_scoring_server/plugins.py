@@ -39,26 +39,29 @@ class LoadedRoute:
     plugin: str
 
 
-def discover(endpoints: Iterable[str], disabled: Iterable[str]) -> list[PluginSpec]:
-    """Entry-point plugins (minus ``disabled`` names) followed by ``TURING_ENDPOINTS`` targets."""
+def discover(
+    names: Iterable[str],
+    disabled: Iterable[str],
+    group: str = c.ENTRY_POINT_GROUP,
+    env_name: str = c.ENV_ENDPOINTS,
+) -> list[PluginSpec]:
+    """Entry points of ``group`` (minus ``disabled`` names), then targets named in ``env_name``."""
     skip = set(disabled)
     specs = [
-        PluginSpec(ep.name, ep.value, f"entry point {c.ENTRY_POINT_GROUP}")
-        for ep in sorted(entry_points(group=c.ENTRY_POINT_GROUP), key=lambda e: e.name)
+        PluginSpec(ep.name, ep.value, f"entry point {group}")
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name)
         if ep.name not in skip
     ]
-    specs += [
-        PluginSpec(target, target, c.ENV_ENDPOINTS) for target in endpoints if target not in skip
-    ]
+    specs += [PluginSpec(target, target, env_name) for target in names if target not in skip]
     return specs
 
 
-def load(spec: PluginSpec) -> Blueprint:
-    """Import the plugin's object and check that it is (or makes) a Blueprint."""
+def import_target(spec: PluginSpec, kind: str = "plugin") -> object:
+    """Import ``module:attribute`` (dotted attributes allowed), naming ``spec`` on failure."""
     module_name, sep, attr = spec.target.partition(":")
     if not sep or not module_name or not attr:
         raise PluginError(
-            f"plugin {spec.name!r} ({spec.source}): {spec.target!r} is not 'module:attribute'"
+            f"{kind} {spec.name!r} ({spec.source}): {spec.target!r} is not 'module:attribute'"
         )
     try:
         obj: object = importlib.import_module(module_name)
@@ -66,9 +69,15 @@ def load(spec: PluginSpec) -> Blueprint:
             obj = getattr(obj, part)
     except Exception as exc:
         raise PluginError(
-            f"plugin {spec.name!r} ({spec.source}): cannot import {spec.target}: "
+            f"{kind} {spec.name!r} ({spec.source}): cannot import {spec.target}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    return obj
+
+
+def load(spec: PluginSpec) -> Blueprint:
+    """Import the plugin's object and check that it is (or makes) a Blueprint."""
+    obj = import_target(spec)
     if not isinstance(obj, Blueprint) and callable(obj):
         try:
             obj = obj()

@@ -50,6 +50,13 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _size(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not _SIZE.match(value):
+        raise SettingsError(f"{name}={value!r} is not an nginx size (for example 100m)")
+    return value
+
+
 def _model_path(env: Mapping[str, str]) -> str:
     if path := env.get(c.ENV_MODEL_PATH):
         return path
@@ -74,8 +81,14 @@ class Settings:
     threads: int = 4
     preload: bool = True
     max_body_size: str = "100m"
+    invocations_max_body_size: str = "100m"
     keepalive_timeout: int = 75
-    proxy_timeout: int = 0
+    proxy_timeout: int = 65
+    worker_connections: int = 1024
+    gzip: bool = False
+    nginx_template: str | None = None
+    nginx_snippets_dir: str = c.NGINX_SNIPPETS_DIR
+    app_hooks: tuple[str, ...] = ()
     log_level: str = "info"
 
     @classmethod
@@ -87,9 +100,10 @@ class Settings:
             raise SettingsError(
                 f"{c.ENV_ENV_MANAGER}={env_manager!r}: choose one of {', '.join(_ENV_MANAGERS)}"
             )
-        max_body = env.get(c.ENV_MAX_BODY_SIZE, "100m").strip()
-        if not _SIZE.match(max_body):
-            raise SettingsError(f"{c.ENV_MAX_BODY_SIZE}={max_body!r} is not an nginx size (100m)")
+        max_body = _size(env, c.ENV_MAX_BODY_SIZE, "100m")
+        template = env.get(c.ENV_NGINX_TEMPLATE) or None
+        if template is not None and not os.path.isfile(template):
+            raise SettingsError(f"{c.ENV_NGINX_TEMPLATE}={template!r} is not a file")
         log_level = env.get(c.ENV_LOG_LEVEL, "info").strip().lower()
         if log_level not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{c.ENV_LOG_LEVEL}={log_level!r} is not a log level")
@@ -107,7 +121,13 @@ class Settings:
             threads=_int(env, c.ENV_THREADS, 4),
             preload=_flag(env, c.ENV_PRELOAD, True),
             max_body_size=max_body,
+            invocations_max_body_size=_size(env, c.ENV_INVOCATIONS_MAX_BODY_SIZE, max_body),
             keepalive_timeout=_int(env, c.ENV_KEEPALIVE_TIMEOUT, 75),
             proxy_timeout=_int(env, c.ENV_PROXY_TIMEOUT, timeout + 5),
+            worker_connections=_int(env, c.ENV_WORKER_CONNECTIONS, 1024),
+            gzip=_flag(env, c.ENV_GZIP, False),
+            nginx_template=template,
+            nginx_snippets_dir=env.get(c.ENV_NGINX_SNIPPETS_DIR) or c.NGINX_SNIPPETS_DIR,
+            app_hooks=_list(env, c.ENV_APP_HOOKS),
             log_level=log_level,
         )

@@ -1,4 +1,4 @@
-"""``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT`` for a WSGI app, answered as MLflow answers it.
+"""``MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT`` for a WSGI app: a 504 after that many seconds.
 
 MLflow wraps every request in ``asyncio.wait_for``; a sync WSGI worker cannot be interrupted, so
 the request runs on a helper thread and the worker thread waits for it with the same timeout.
@@ -14,10 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
+from .errors import error_body
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-_TIMEOUT_BODY = b"Request processing time exceeded limit"
+# MLflow answers this message as a bare string under an application/json content type; we keep
+# its status, content type and message but make the body valid JSON in MLflow's error shape.
+_TIMEOUT_BODY = error_body(504, "Request processing time exceeded limit").encode()
 _UNTIMED = frozenset({"/ping", "/health"})
 
 
