@@ -79,7 +79,7 @@ def test_gzip_switch(server_factory: Any, iris_model: Path) -> None:
             "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
             "data": rows,
         }
-    }  # noqa: E501
+    }
     answer = requests.post(
         server.url + "/invocations", json=payload, headers={"Accept-Encoding": "gzip"}, timeout=30
     )
