@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +29,14 @@ def test_defaults_from_an_empty_environment() -> None:
         threads=4,
         preload=True,
         max_body_size="100m",
+        invocations_max_body_size="100m",
         keepalive_timeout=75,
         proxy_timeout=65,
+        worker_connections=1024,
+        gzip=False,
+        nginx_template=None,
+        nginx_snippets_dir=c.NGINX_SNIPPETS_DIR,
+        app_hooks=(),
         log_level="info",
     )
 
@@ -80,6 +87,12 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_MAX_BODY_SIZE, "0", "max_body_size", "0"),
         (c.ENV_KEEPALIVE_TIMEOUT, "30", "keepalive_timeout", 30),
         (c.ENV_PROXY_TIMEOUT, "300", "proxy_timeout", 300),
+        (c.ENV_INVOCATIONS_MAX_BODY_SIZE, "1g", "invocations_max_body_size", "1g"),
+        (c.ENV_WORKER_CONNECTIONS, "4096", "worker_connections", 4096),
+        (c.ENV_GZIP, "true", "gzip", True),
+        (c.ENV_NGINX_SNIPPETS_DIR, "/etc/snippets", "nginx_snippets_dir", "/etc/snippets"),
+        (c.ENV_NGINX_SNIPPETS_DIR, "", "nginx_snippets_dir", c.NGINX_SNIPPETS_DIR),
+        (c.ENV_APP_HOOKS, "a.b:hook, c:d", "app_hooks", ("a.b:hook", "c:d")),
         (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
         (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
     ],
@@ -101,6 +114,8 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_ENV_MANAGER, c.ENV_DISABLE_ENV_CREATION, c.ENV_DISABLE_NGINX, c.ENV_BIND_TO_PORT,
         c.ENV_MODELS_WORKERS, c.ENV_THREADS, c.ENV_PRELOAD, c.ENV_MAX_BODY_SIZE,
         c.ENV_KEEPALIVE_TIMEOUT, c.ENV_PROXY_TIMEOUT, c.ENV_LOG_LEVEL,
+        c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
+        c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS,
     }  # fmt: skip
 
     assert read_by_settings == covered
@@ -110,6 +125,21 @@ def test_proxy_timeout_follows_request_timeout_unless_set() -> None:
     assert Settings.from_env({c.ENV_REQUEST_TIMEOUT: "100"}).proxy_timeout == 105
     env = {c.ENV_REQUEST_TIMEOUT: "100", c.ENV_PROXY_TIMEOUT: "20"}
     assert Settings.from_env(env).proxy_timeout == 20
+
+
+def test_invocations_body_size_defaults_to_the_general_one() -> None:
+    settings = Settings.from_env({c.ENV_MAX_BODY_SIZE: "20m"})
+
+    assert settings.invocations_max_body_size == "20m"
+
+
+def test_nginx_template_must_be_an_existing_file(tmp_path: Path) -> None:
+    template = tmp_path / "nginx.conf"
+    template.write_text("events {}\n")
+
+    assert Settings.from_env({c.ENV_NGINX_TEMPLATE: str(template)}).nginx_template == str(template)
+    with pytest.raises(SettingsError, match=f"^{c.ENV_NGINX_TEMPLATE}="):
+        Settings.from_env({c.ENV_NGINX_TEMPLATE: str(tmp_path / "missing.conf")})
 
 
 def test_mlflow_server_model_path_is_honoured_without_file_scheme() -> None:
@@ -145,6 +175,9 @@ def test_turing_model_path_wins_over_mlflow_server_model_path() -> None:
         (c.ENV_MAX_BODY_SIZE, "100mb", "is not an nginx size"),
         (c.ENV_MAX_BODY_SIZE, "10 m", "is not an nginx size"),
         (c.ENV_MAX_BODY_SIZE, "-1", "is not an nginx size"),
+        (c.ENV_INVOCATIONS_MAX_BODY_SIZE, "lots", "is not an nginx size"),
+        (c.ENV_WORKER_CONNECTIONS, "many", "is not a whole number"),
+        (c.ENV_GZIP, "gzip", "is not a boolean"),
         (c.ENV_LOG_LEVEL, "verbose", "is not a log level"),
     ],
     ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
