@@ -64,9 +64,10 @@ def installed_server_version() -> str:
     try:
         return dist_version(contract.DISTRIBUTION)
     except PackageNotFoundError:  # pragma: no cover - the builder depends on it
-        from turing_scoring_server.__about__ import __version__ as server_version
-
-        return server_version
+        raise OptionsError(
+            f"{contract.DISTRIBUTION} is not installed next to the builder: give --server-version, "
+            "--server-wheel or --server-source"
+        ) from None
 
 
 def plan(options: BuildOptions) -> Plan:
