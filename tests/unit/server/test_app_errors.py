@@ -166,7 +166,8 @@ def test_ping_is_not_timed_and_answers_while_predictions_hold_every_thread(
     slow_served: ServedModel,
 ) -> None:
     app = create_app(slow_served, settings=Settings(request_timeout=1), entry_points=False)
-    app.wsgi_app.max_threads = 1  # type: ignore[attr-defined]  # one helper thread to saturate
+    timeout_layer = app.wsgi_app.app  # type: ignore[attr-defined]  # RequestIds(RequestTimeout(...))
+    timeout_layer.max_threads = 1  # one helper thread to saturate
     answers: list[int] = []
     hog = threading.Thread(
         target=lambda: answers.append(
@@ -190,3 +191,13 @@ def test_ping_is_not_timed_and_answers_while_predictions_hold_every_thread(
     assert ping_took < 0.5
     assert queued.status_code == 504  # an /invocations behind it waits for the thread and times out
     assert answers == [504]
+
+
+def test_request_id_on_answers_made_before_flask(app: Flask) -> None:
+    """Custom-attributes refusals are answered by middleware, outside Flask: they carry it too."""
+    response = app.test_client().post(
+        "/invocations",
+        headers={"X-Amzn-SageMaker-Custom-Attributes": "route=/ping", "X-Request-ID": "abc-1"},
+    )
+    assert response.status_code == 403
+    assert response.headers["X-Request-ID"] == "abc-1"

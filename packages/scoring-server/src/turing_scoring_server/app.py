@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from . import custom_attributes, hooks, metadata, mlflow_routes, plugins
 from .errors import error_body
 from .model import EXTENSION_KEY, ServedModel, load
+from .request_ids import RequestIds, current_request_id
 from .settings import Settings
 from .timeouts import RequestTimeout
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
-REQUEST_ID_HEADER = "X-Request-ID"
 _logger = logging.getLogger("turing_scoring_server")
-
-
-def _request_id() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = (
-        incoming if 0 < len(incoming) <= 200 and incoming.isprintable() else uuid.uuid4().hex
-    )
-
-
-def _tag_response(response: Response) -> Response:
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    return response
 
 
 def _json_error(status: int, message: str, **extra: str) -> Response:
@@ -51,7 +38,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _unhandled(exc: Exception) -> Response:
-    request_id = g.get("request_id", "")
+    request_id = current_request_id()
     _logger.exception(
         "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
     )
@@ -95,9 +82,7 @@ def create_app(
 
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.before_request(_request_id)
     app.after_request(custom_attributes.apply_response_attributes)
-    app.after_request(_tag_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)
     app.register_blueprint(mlflow_routes.blueprint)
@@ -119,5 +104,7 @@ def create_app(
     router = custom_attributes.CustomAttributesRouter(
         app, app.wsgi_app, (r.endpoint for r in state["routes"])
     )
-    app.wsgi_app = RequestTimeout(router, settings.request_timeout)  # type: ignore[method-assign]
+    app.wsgi_app = RequestIds(  # type: ignore[method-assign]
+        RequestTimeout(router, settings.request_timeout)
+    )
     return app

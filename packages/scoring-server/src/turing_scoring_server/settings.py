@@ -95,7 +95,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the environment; raise :class:`SettingsError` naming the variable on a bad value."""
         env = os.environ if env is None else env
-        env_manager = env.get(c.ENV_ENV_MANAGER, "local").strip().lower()
+        env_manager = (env.get(c.ENV_ENV_MANAGER) or "local").strip().lower()
         if env_manager not in _ENV_MANAGERS:
             raise SettingsError(
                 f"{c.ENV_ENV_MANAGER}={env_manager!r}: choose one of {', '.join(_ENV_MANAGERS)}"
@@ -104,7 +104,7 @@ class Settings:
         template = env.get(c.ENV_NGINX_TEMPLATE) or None
         if template is not None and not os.path.isfile(template):
             raise SettingsError(f"{c.ENV_NGINX_TEMPLATE}={template!r} is not a file")
-        log_level = env.get(c.ENV_LOG_LEVEL, "info").strip().lower()
+        log_level = (env.get(c.ENV_LOG_LEVEL) or "info").strip().lower()
         if log_level not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{c.ENV_LOG_LEVEL}={log_level!r} is not a log level")
         timeout = _int(env, c.ENV_REQUEST_TIMEOUT, 60)
