@@ -43,8 +43,8 @@ def start_server(model: Path, tmp_path: Path, wait: bool = True, **env: str) -> 
         TURING_MODEL_PATH=str(model),
         SAGEMAKER_BIND_TO_PORT=str(port),
         MLFLOW_MODELS_WORKERS="2",
-        **env,
     )
+    full_env.update(env)
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "turing_scoring_server.container", "serve"],

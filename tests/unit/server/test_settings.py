@@ -93,6 +93,8 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_NGINX_SNIPPETS_DIR, "/etc/snippets", "nginx_snippets_dir", "/etc/snippets"),
         (c.ENV_NGINX_SNIPPETS_DIR, "", "nginx_snippets_dir", c.NGINX_SNIPPETS_DIR),
         (c.ENV_APP_HOOKS, "a.b:hook, c:d", "app_hooks", ("a.b:hook", "c:d")),
+        (c.ENV_METRICS, "false", "metrics", False),
+        (c.ENV_METRICS, "", "metrics", True),
         (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
         (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
     ],
@@ -107,7 +109,10 @@ def test_each_variable(name: str, raw: str, field: str, value: object) -> None:
 def test_every_variable_of_the_contract_is_covered() -> None:
     """A new TURING_*/MLFLOW_* variable in the contract needs a case in test_each_variable."""
     read_by_settings = {
-        v for k, v in vars(c).items() if k.startswith("ENV_") and k != "ENV_GUNICORN_CMD_ARGS"
+        v
+        for k, v in vars(c).items()
+        if k.startswith("ENV_")
+        and k not in {"ENV_GUNICORN_CMD_ARGS", "ENV_PROMETHEUS_MULTIPROC_DIR"}
     }
     covered = {
         c.ENV_MODEL_PATH, c.ENV_ENDPOINTS, c.ENV_DISABLED_PLUGINS, c.ENV_REQUEST_TIMEOUT,
@@ -115,7 +120,7 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_MODELS_WORKERS, c.ENV_THREADS, c.ENV_PRELOAD, c.ENV_MAX_BODY_SIZE,
         c.ENV_KEEPALIVE_TIMEOUT, c.ENV_PROXY_TIMEOUT, c.ENV_LOG_LEVEL,
         c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
-        c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS,
+        c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS, c.ENV_METRICS,
     }  # fmt: skip
 
     assert read_by_settings == covered

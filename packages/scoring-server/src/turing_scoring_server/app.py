@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from . import custom_attributes, hooks, metadata, mlflow_routes, plugins
 from .errors import error_body
+from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
 from .request_ids import RequestIds, current_request_id
 from .settings import Settings
@@ -39,6 +40,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unhandled(exc: Exception) -> Response:
     request_id = current_request_id()
+    state = current_app.extensions[EXTENSION_KEY]
+    plugin = next((r.plugin for r in state["routes"] if r.endpoint == request.endpoint), None)
+    if plugin is not None and "metrics" in state:
+        state["metrics"].plugin_error(plugin, request.url_rule.rule if request.url_rule else "")
     _logger.exception(
         "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
     )
@@ -96,6 +101,14 @@ def create_app(
     if not entry_points:
         specs = [s for s in specs if not s.source.startswith("entry point")]
     state["routes"] = plugins.register(app, specs)
+    if settings.metrics:
+        metrics = get_metrics()
+        metrics.instrument(app)
+        if not getattr(served.pyfunc.predict, "_turing_timed", False):
+            timed = metrics.time_predict(served.pyfunc.predict)
+            timed._turing_timed = True  # type: ignore[attr-defined]
+            served.pyfunc.predict = timed  # type: ignore[method-assign]
+        state["metrics"] = metrics
     hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
     if not entry_points:
         hook_specs = [s for s in hook_specs if not s.source.startswith("entry point")]

@@ -97,6 +97,11 @@ class Supervisor:
             "--bind", bind, c.WSGI_APP,
         ]  # fmt: skip
         env = dict(os.environ, **{c.ENV_MODEL_PATH: self.settings.model_path})
+        if self.settings.metrics and not env.get(c.ENV_PROMETHEUS_MULTIPROC_DIR):
+            # A fresh directory per run: counts start at zero with the container.
+            metrics_dir = os.path.join(self.run_dir, "metrics")
+            os.makedirs(metrics_dir, exist_ok=True)
+            env[c.ENV_PROMETHEUS_MULTIPROC_DIR] = metrics_dir
         if self.activate:
             argv[0] = "python"
             command = " && ".join([*self.activate, "exec " + shlex.join(argv)])

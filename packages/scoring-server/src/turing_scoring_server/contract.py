@@ -55,6 +55,8 @@ ENV_KEEPALIVE_TIMEOUT: Final = "TURING_NGINX_KEEPALIVE_TIMEOUT"
 ENV_PROXY_TIMEOUT: Final = "TURING_NGINX_PROXY_TIMEOUT"
 ENV_LOG_LEVEL: Final = "TURING_LOG_LEVEL"
 ENV_APP_HOOKS: Final = "TURING_APP_HOOKS"
+ENV_METRICS: Final = "TURING_METRICS"
+ENV_PROMETHEUS_MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
 ENV_INVOCATIONS_MAX_BODY_SIZE: Final = "TURING_NGINX_INVOCATIONS_MAX_BODY_SIZE"
 ENV_WORKER_CONNECTIONS: Final = "TURING_NGINX_WORKER_CONNECTIONS"
 ENV_GZIP: Final = "TURING_NGINX_GZIP"
@@ -81,7 +83,16 @@ CUSTOM_ATTRIBUTES_ROUTE_KEY: Final = "route"
 CUSTOM_ATTRIBUTES_METHOD_KEY: Final = "method"
 
 RESERVED_ROUTES: Final[frozenset[str]] = frozenset(
-    {"/ping", "/health", "/version", "/invocations", "/metadata"}
+    {
+        "/ping",
+        "/health",
+        "/version",
+        "/invocations",
+        "/metadata",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    }
 )
 """Routes no plugin may claim: MLflow's own and the server's built-ins."""
 

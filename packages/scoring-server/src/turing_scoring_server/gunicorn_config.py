@@ -27,3 +27,13 @@ control_socket_disable = True
 loglevel = _settings.log_level
 accesslog = "-" if _settings.disable_nginx else None
 errorlog = "-"
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a dead worker's live gauges (in-flight requests) from the multiprocess metrics."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

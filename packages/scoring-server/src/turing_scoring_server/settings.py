@@ -89,6 +89,7 @@ class Settings:
     nginx_template: str | None = None
     nginx_snippets_dir: str = c.NGINX_SNIPPETS_DIR
     app_hooks: tuple[str, ...] = ()
+    metrics: bool = True
     log_level: str = "info"
 
     @classmethod
@@ -129,5 +130,6 @@ class Settings:
             nginx_template=template,
             nginx_snippets_dir=env.get(c.ENV_NGINX_SNIPPETS_DIR) or c.NGINX_SNIPPETS_DIR,
             app_hooks=_list(env, c.ENV_APP_HOOKS),
+            metrics=_flag(env, c.ENV_METRICS, True),
             log_level=log_level,
         )
