@@ -28,14 +28,18 @@ def _sample(text: str, name: str, **labels: str) -> float:
 
 
 def _metrics_dir(server: RunningServer) -> Path:
-    master = subprocess.check_output(["pgrep", "-P", str(server.proc.pid), "-f", "gunicorn"], text=True)
+    master = subprocess.check_output(
+        ["pgrep", "-P", str(server.proc.pid), "-f", "gunicorn"], text=True
+    )
     environ = Path(f"/proc/{master.split()[0]}/environ").read_bytes().split(b"\0")
     (value,) = [e for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
     return Path(value.split(b"=", 1)[1].decode())
 
 
 def test_metrics_count_exactly_across_workers(server_factory: Any, iris_model: Path) -> None:
-    server: RunningServer = server_factory(iris_model, MLFLOW_MODELS_WORKERS="2", TURING_THREADS="1")
+    server: RunningServer = server_factory(
+        iris_model, MLFLOW_MODELS_WORKERS="2", TURING_THREADS="1"
+    )
     predictions, turings = 48, 7
 
     def predict(_: int) -> int:
@@ -50,11 +54,18 @@ def test_metrics_count_exactly_across_workers(server_factory: Any, iris_model: P
     assert len(pids) >= 2, f"only {pids} answered: the test needs requests on 2 workers"
 
     text = requests.get(server.url + "/metrics", timeout=5).text
-    count = _sample(text, "turing_requests_total", route="/invocations", method="POST", status="200")
+    count = _sample(
+        text, "turing_requests_total", route="/invocations", method="POST", status="200"
+    )
     assert count == predictions
-    assert _sample(text, "turing_requests_total", route="/turing", method="GET", status="200") == turings
+    assert (
+        _sample(text, "turing_requests_total", route="/turing", method="GET", status="200")
+        == turings
+    )
     assert _sample(text, "turing_model_predict_duration_seconds_count") == predictions
-    assert _sample(text, "turing_request_duration_seconds_count", route="/invocations") == predictions
+    assert (
+        _sample(text, "turing_request_duration_seconds_count", route="/invocations") == predictions
+    )
     print(f"{predictions} predictions over workers {sorted(pids)}; /metrics says {count:.0f}")
 
 
