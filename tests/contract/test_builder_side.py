@@ -55,4 +55,4 @@ def test_generated_image_uses_the_contracts_values(tmp_path: Path) -> None:
     legacy = df.customise(
         text, spec.__class__(mlflow_version="2.20.4", builder_mlflow_version="3.17.2", legacy=True)
     )
-    assert f'{contract.ENV_GUNICORN_CMD_ARGS}="{contract.WSGI_APP} ' in legacy
+    assert f' -- {contract.WSGI_APP}"' in legacy

@@ -115,7 +115,7 @@ def builder_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _build(tag: str, args: list[str]) -> str:
+def builder_build(tag: str, args: list[str]) -> str:
     started = time.monotonic()
     proc = builder_run_cli(["-t", tag, *args])
     TIMINGS[tag] = time.monotonic() - started
@@ -127,7 +127,7 @@ def _build(tag: str, args: list[str]) -> str:
 @pytest.fixture(scope="session")
 def builder_template_image(builder_base_image: str, builder_wheels: dict[str, Path]) -> str:
     """The SageMaker template image: model mounted at run time, plugin wheel added."""
-    return _build(
+    return builder_build(
         TEMPLATE_TAG,
         [
             "--base-image", builder_base_image,
@@ -143,7 +143,7 @@ def builder_baked_image(
     builder_base_image: str, builder_wheels: dict[str, Path], iris_model: Path
 ) -> str:
     """The iris model baked in; build CA only, so its layers can be checked for the CA."""
-    return _build(
+    return builder_build(
         BAKED_TAG,
         [
             "--base-image", builder_base_image,

@@ -124,7 +124,7 @@ def test_legacy_keeps_mlflows_entrypoint_and_wires_gunicorn(
     assert "C._init(sys.argv[1], 'local')" in lines[_index(lines, "ENTRYPOINT")]
     env = lines[_index(lines, f"ENV {contract.ENV_ENV_MANAGER}")]
     args = json.loads(env.split(f"{contract.ENV_GUNICORN_CMD_ARGS}=", 1)[1])
-    assert args.split()[0] == contract.WSGI_APP
+    assert args.split()[-2:] == ["--", contract.WSGI_APP]
     render = lines[_index(lines, "RUN turing-scoring-server render-nginx --legacy")]
     assert "container/scoring_server/nginx.conf" in render
 
@@ -160,3 +160,18 @@ def test_parse_joins_continuations_and_keeps_comments() -> None:
 def test_flatten_refuses_multi_stage() -> None:
     with pytest.raises(df.DockerfileError, match="single-stage"):
         df.flatten_with_build_ca("FROM a AS x\nRUN y\nFROM b\nCOPY --from=x / /\n")
+
+
+def test_legacy_gunicorn_args_make_gunicorn_serve_our_app() -> None:
+    """Parse MLflow 2.20's command line with gunicorn's own parser: our app must be the app."""
+    import shlex
+
+    from gunicorn.config import Config
+
+    args = df.legacy_gunicorn_args("--timeout 90")
+    argv = shlex.split(
+        f"--timeout=60 -b 127.0.0.1:8000 -w 2 {args} -- mlflow.pyfunc.scoring_server.wsgi:app"
+    )
+    parsed = Config(usage="%(prog)s").parser().parse_args(argv)
+    assert parsed.args[0] == contract.WSGI_APP
+    assert parsed.timeout == 90

@@ -237,13 +237,17 @@ def legacy_nginx_step() -> list[Instruction]:
 
 
 def legacy_gunicorn_args(extra: str = "") -> str:
-    """``GUNICORN_CMD_ARGS`` for legacy images: our app FIRST, so gunicorn takes it as the app.
+    """``GUNICORN_CMD_ARGS`` for legacy images: ends with ``-- <our app>``.
 
-    MLflow 2.20 runs ``gunicorn ... ${GUNICORN_CMD_ARGS} -- mlflow...wsgi:app``; gunicorn uses
-    the first positional argument, which is then ours.
+    MLflow 2.20 runs ``gunicorn ... ${GUNICORN_CMD_ARGS} -- mlflow...wsgi:app`` and gunicorn
+    serves the first positional argument. Our app cannot simply come first: Python's argparse
+    (3.11) then rejects the trailing ``-- mlflow...:app`` as unrecognised, since gunicorn's
+    positional ``nargs="*"`` was already consumed. After our own ``--`` every later word, the
+    second ``--`` included, is positional, so gunicorn gets ``[our app, "--", MLflow's app]``
+    and serves ours. Options (``extra``) must stay before that ``--``.
     """
-    args = f"{contract.WSGI_APP} -c python:turing_scoring_server.gunicorn_config"
-    return f"{args} {extra}".strip()
+    options = f"-c python:turing_scoring_server.gunicorn_config {extra}".strip()
+    return f"{options} -- {contract.WSGI_APP}"
 
 
 def labels_step(labels: Mapping[str, str]) -> list[Instruction]:
