@@ -75,7 +75,8 @@ def test_build_ca_lives_only_in_the_thrown_away_stage(
     ]
     build, final = lines[froms[0] : froms[1]], lines[froms[1] :]
     assert any(line.startswith(f"COPY {df.BUILD_CA_NAME}") for line in build)
-    assert build[-1] == f"RUN rm -f {df.BUILD_CA_PATH}"
+    assert build[-1] == f"RUN rm -f {df.BUILD_CA_PATH} {df.APT_CA_CONF}"
+    assert any(df.APT_CA_CONF in line and "CaInfo" in line for line in build[:5])
     assert all(df.BUILD_CA_NAME not in line and df.BUILD_CA_PATH not in line for line in final)
     assert final[1] == f"COPY --from={df.BUILD_STAGE} / /"
     assert all(not line.startswith(("RUN", "COPY")) for line in final[2:])

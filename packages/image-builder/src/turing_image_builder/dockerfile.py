@@ -26,6 +26,8 @@ RUNTIME_CA_NAME = "turing-runtime-ca.pem"
 RUNTIME_CA_PATH = "/opt/turing/ca/runtime-ca.pem"
 BUILD_CA_PATH = "/tmp/turing-build-ca.pem"
 BUILD_STAGE = "turing-build"
+APT_CA_CONF = "/etc/apt/apt.conf.d/99turing-build-ca"
+"""apt reads no CA variable; this file points it at the build CA. Build stage only."""
 
 # Every variable a tool used during a build reads for its CA bundle: pip, requests, curl, git
 # (pyenv's clone), conda, and OpenSSL-based clients generally.
@@ -326,8 +328,12 @@ def flatten_with_build_ca(text: str) -> str:
         ),
         Instruction(f"COPY {BUILD_CA_NAME} {BUILD_CA_PATH}"),
         Instruction(f"ENV {ca_env}"),
+        Instruction(
+            f"RUN if [ -d /etc/apt/apt.conf.d ]; then "
+            f"echo 'Acquire::https::CaInfo \"{BUILD_CA_PATH}\";' > {APT_CA_CONF}; fi"
+        ),
         *(x for x in body if x.keyword not in {"ENTRYPOINT", "CMD", "LABEL", "EXPOSE", "#"}),
-        Instruction(f"RUN rm -f {BUILD_CA_PATH}"),
+        Instruction(f"RUN rm -f {BUILD_CA_PATH} {APT_CA_CONF}"),
     ]
     final = [
         Instruction(
