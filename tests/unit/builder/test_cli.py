@@ -139,3 +139,23 @@ def test_help_lists_build_and_verify(tmp_path: Path) -> None:
     proc = run_cli(["build", "--help"], tmp_path)
     assert "--build-ca-bundle" in proc.stdout
     assert "--dockerfile-only" in proc.stdout
+
+
+def test_server_source_is_built_into_the_context(tmp_path: Path) -> None:
+    """``--server-source`` runs hatch on the server's tree; the wheel lands in the context."""
+    source = Path(__file__).resolve().parents[3] / "packages" / "scoring-server"
+    out = tmp_path / "ctx"
+    proc = run_cli(["--dockerfile-only", str(out), "--server-source", str(source)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    wheels = sorted(p.name for p in (out / "turing-wheels").glob("*.whl"))
+    assert wheels == [WHEEL]
+    assert f"/opt/turing/wheels/{WHEEL}" in (out / "Dockerfile").read_text()
+
+
+def test_server_source_of_another_project_is_refused(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[3] / "examples" / "turing-example-endpoints"
+    proc = run_cli(
+        ["--dockerfile-only", str(tmp_path / "ctx"), "--server-source", str(source)], tmp_path
+    )
+    assert proc.returncode == 2
+    assert "builds turing-example-endpoints, not turing-scoring-server" in proc.stderr
