@@ -45,7 +45,9 @@ def start_server(model: Path, tmp_path: Path, wait: bool = True, **env: str) -> 
         MLFLOW_MODELS_WORKERS="2",
     )
     full_env.update(env)
-    with open(log, "w") as out:
+    # Append mode: nginx reopens /dev/stdout with O_APPEND; a shared non-append offset would
+    # overwrite its lines.
+    with open(log, "a") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "turing_scoring_server.container", "serve"],
             env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True,

@@ -24,7 +24,9 @@ def test_cli_serve_runs_the_same_stack(
     port = free_port()
     cli = Path(sys.executable).with_name("turing-scoring-server")
     log = tmp_path / "cli.log"
-    with open(log, "w") as out:
+    # Append mode: nginx reopens /dev/stdout with O_APPEND; a shared non-append offset would
+    # overwrite its lines.
+    with open(log, "a") as out:
         proc = subprocess.Popen(
             [str(cli), "serve", "-m", f"file://{iris_model}", "-p", str(port), "-w", "1"],
             stdout=out, stderr=subprocess.STDOUT,

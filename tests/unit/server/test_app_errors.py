@@ -166,7 +166,7 @@ def test_ping_is_not_timed_and_answers_while_predictions_hold_every_thread(
     slow_served: ServedModel,
 ) -> None:
     app = create_app(slow_served, settings=Settings(request_timeout=1), entry_points=False)
-    timeout_layer = app.wsgi_app.app  # type: ignore[attr-defined]  # RequestIds(RequestTimeout(...))
+    timeout_layer = app.extensions["turing_scoring_server"]["request_timeout"]
     timeout_layer.max_threads = 1  # one helper thread to saturate
     answers: list[int] = []
     hog = threading.Thread(

@@ -26,7 +26,7 @@ def test_defaults_from_an_empty_environment() -> None:
         disable_nginx=False,
         port=8080,
         workers=os.cpu_count() or 1,
-        threads=4,
+        threads=1,
         preload=True,
         max_body_size="100m",
         invocations_max_body_size="100m",
@@ -78,7 +78,7 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_MODELS_WORKERS, "3", "workers", 3),
         (c.ENV_THREADS, "16", "threads", 16),
         (c.ENV_THREADS, " 2 ", "threads", 2),
-        (c.ENV_THREADS, "", "threads", 4),
+        (c.ENV_THREADS, "", "threads", 1),
         (c.ENV_PRELOAD, "false", "preload", False),
         (c.ENV_MAX_BODY_SIZE, "6m", "max_body_size", "6m"),
         (c.ENV_MAX_BODY_SIZE, "1G", "max_body_size", "1G"),
@@ -95,6 +95,9 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_APP_HOOKS, "a.b:hook, c:d", "app_hooks", ("a.b:hook", "c:d")),
         (c.ENV_METRICS, "false", "metrics", False),
         (c.ENV_METRICS, "", "metrics", True),
+        (c.ENV_LOG_FORMAT, "TEXT", "log_format", "text"),
+        (c.ENV_LOG_FORMAT, "", "log_format", "json"),
+        (c.ENV_ACCESS_LOG, "false", "access_log", False),
         (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
         (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
     ],
@@ -121,6 +124,7 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_KEEPALIVE_TIMEOUT, c.ENV_PROXY_TIMEOUT, c.ENV_LOG_LEVEL,
         c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
         c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS, c.ENV_METRICS,
+        c.ENV_LOG_FORMAT, c.ENV_ACCESS_LOG,
     }  # fmt: skip
 
     assert read_by_settings == covered

@@ -9,6 +9,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from . import custom_attributes, hooks, metadata, mlflow_routes, plugins
+from .access_log import ROUTE_KEY, AccessLog
 from .errors import error_body
 from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
 _logger = logging.getLogger("turing_scoring_server")
+
+
+def _remember_route() -> None:
+    # The access log runs outside Flask; it reads the matched rule from the environ.
+    if request.url_rule is not None:
+        request.environ[ROUTE_KEY] = request.url_rule.rule
 
 
 def _json_error(status: int, message: str, **extra: str) -> Response:
@@ -117,7 +124,10 @@ def create_app(
     router = custom_attributes.CustomAttributesRouter(
         app, app.wsgi_app, (r.endpoint for r in state["routes"])
     )
-    app.wsgi_app = RequestIds(  # type: ignore[method-assign]
-        RequestTimeout(router, settings.request_timeout)
-    )
+    inner: Any = RequestTimeout(router, settings.request_timeout)
+    state["request_timeout"] = inner
+    if settings.access_log:
+        inner = AccessLog(inner, getattr(served.metadata, "model_uuid", None))
+        app.before_request(_remember_route)
+    app.wsgi_app = RequestIds(inner)  # type: ignore[method-assign]
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -34,10 +35,19 @@ def main() -> None:
 @click.option("--model-uri", "-m", required=True, help="Model path or any URI MLflow accepts.")
 @click.option("--port", "-p", type=int, default=8080, show_default=True, help="Public port.")
 @click.option("--workers", "-w", type=int, default=None, help="Gunicorn workers [default: CPUs].")
-@click.option("--threads", type=int, default=None, help="Threads per worker [default: 4].")
+@click.option(
+    "--threads", type=int, default=None, help="Threads per worker [default: 1, 4 with --no-nginx]."
+)
 @click.option("--no-nginx", is_flag=True, help="Let gunicorn listen on the port itself.")
 @click.option(
     "--endpoints", default=None, help="Extra plugins, 'module:attribute' comma separated."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for humans (text) or one JSON object per line (json, the image's default).",
 )
 def serve(
     model_uri: str,
@@ -46,6 +56,7 @@ def serve(
     threads: int | None,
     no_nginx: bool,
     endpoints: str | None,
+    log_format: str,
 ) -> None:
     """Serve a model here the way the container serves it."""
     from .container import serve as serve_container
@@ -59,6 +70,7 @@ def serve(
         c.ENV_MODEL_PATH: path,
         c.ENV_BIND_TO_PORT: str(port),
         c.ENV_DISABLE_NGINX: "true" if no_nginx else os.environ.get(c.ENV_DISABLE_NGINX, "false"),
+        c.ENV_LOG_FORMAT: log_format,
     }
     if workers is not None:
         overrides[c.ENV_MODELS_WORKERS] = str(workers)
@@ -67,6 +79,7 @@ def serve(
     if endpoints:
         overrides[c.ENV_ENDPOINTS] = endpoints
     os.environ.update(overrides)  # gunicorn's config module reads the same variables
+    logging.basicConfig(level=logging.INFO, format="turing-scoring-server: %(message)s")
     try:
         code = serve_container(Settings.from_env())
     except TuringServerError as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from . import contract as c
 from .errors import TuringServerError
 from .health import HealthServer, probe
+from .logs import JsonFormatter
 from .nginx import NginxConfig, binary, check, render
 from .settings import Settings
 
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="turing-scoring-server: %(message)s", stream=sys.stderr
     )
+    if os.environ.get(c.ENV_LOG_FORMAT, "json").strip().lower() != "text":
+        logging.getLogger().handlers[0].setFormatter(JsonFormatter())
     if command == c.TRAIN_COMMAND:
         _say("this image serves MLflow models; SageMaker training ('train') is not supported")
         return 2

@@ -5,6 +5,7 @@ override a config file but not the command line: users' ``GUNICORN_CMD_ARGS`` (t
 SageMaker docs tell them to use) always wins. Only ``--bind`` is forced, by the entrypoint.
 """
 
+from turing_scoring_server.logs import gunicorn_logconfig
 from turing_scoring_server.settings import Settings
 
 _settings = Settings.from_env()
@@ -25,8 +26,10 @@ worker_tmp_dir = "/dev/shm"
 # gunicorn >= 26 opens a control socket under $HOME; images may have a read-only home.
 control_socket_disable = True
 loglevel = _settings.log_level
-accesslog = "-" if _settings.disable_nginx else None
+# Access lines come from the app's own access log (JSON or text, with request id and route).
+accesslog = None
 errorlog = "-"
+logconfig_dict = gunicorn_logconfig(_settings.log_format, _settings.log_level)
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -32,6 +32,8 @@ class NginxConfig:
     gzip: bool = False
     snippets_dir: str = c.NGINX_SNIPPETS_DIR
     template_path: str | None = None
+    log_format: str = "json"
+    access_log: bool = True
 
     @classmethod
     def for_run(
@@ -51,6 +53,8 @@ class NginxConfig:
             gzip=settings.gzip,
             snippets_dir=settings.nginx_snippets_dir,
             template_path=settings.nginx_template,
+            log_format=settings.log_format,
+            access_log=settings.access_log,
         )
 
     @classmethod
@@ -86,6 +90,11 @@ def render(config: NginxConfig) -> str:
         "WORKER_CONNECTIONS": str(config.worker_connections),
         "GZIP": "on" if config.gzip else "off",
         "SNIPPETS_DIR": config.snippets_dir,
+        "ACCESS_LOG": (
+            f"/dev/stdout turing_{config.log_format} if=$turing_nginx_only"
+            if config.access_log
+            else "off"
+        ),
     }
 
     def substitute(match: re.Match[str]) -> str:

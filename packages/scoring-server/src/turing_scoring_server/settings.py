@@ -78,7 +78,10 @@ class Settings:
     disable_nginx: bool = False
     port: int = c.PUBLIC_PORT
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    threads: int = 4
+    threads: int = 1
+    """Behind nginx one thread per worker is fastest for CPU-bound models (no GIL contention, and
+    ``/ping`` is answered by the entrypoint); gunicorn listening publicly gets 4, so ``/ping`` and
+    kept-alive clients are served while a prediction runs."""
     preload: bool = True
     max_body_size: str = "100m"
     invocations_max_body_size: str = "100m"
@@ -90,6 +93,8 @@ class Settings:
     nginx_snippets_dir: str = c.NGINX_SNIPPETS_DIR
     app_hooks: tuple[str, ...] = ()
     metrics: bool = True
+    log_format: str = "json"
+    access_log: bool = True
     log_level: str = "info"
 
     @classmethod
@@ -108,7 +113,11 @@ class Settings:
         log_level = (env.get(c.ENV_LOG_LEVEL) or "info").strip().lower()
         if log_level not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{c.ENV_LOG_LEVEL}={log_level!r} is not a log level")
+        log_format = (env.get(c.ENV_LOG_FORMAT) or "json").strip().lower()
+        if log_format not in ("json", "text"):
+            raise SettingsError(f"{c.ENV_LOG_FORMAT}={log_format!r}: choose json or text")
         timeout = _int(env, c.ENV_REQUEST_TIMEOUT, 60)
+        disable_nginx = _flag(env, c.ENV_DISABLE_NGINX, False)
         return cls(
             model_path=_model_path(env),
             endpoints=_list(env, c.ENV_ENDPOINTS),
@@ -116,10 +125,10 @@ class Settings:
             request_timeout=timeout,
             env_manager=env_manager,
             disable_env_creation=_flag(env, c.ENV_DISABLE_ENV_CREATION, True),
-            disable_nginx=_flag(env, c.ENV_DISABLE_NGINX, False),
+            disable_nginx=disable_nginx,
             port=_int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT),
             workers=_int(env, c.ENV_MODELS_WORKERS, os.cpu_count() or 1),
-            threads=_int(env, c.ENV_THREADS, 4),
+            threads=_int(env, c.ENV_THREADS, 4 if disable_nginx else 1),
             preload=_flag(env, c.ENV_PRELOAD, True),
             max_body_size=max_body,
             invocations_max_body_size=_size(env, c.ENV_INVOCATIONS_MAX_BODY_SIZE, max_body),
@@ -131,5 +140,7 @@ class Settings:
             nginx_snippets_dir=env.get(c.ENV_NGINX_SNIPPETS_DIR) or c.NGINX_SNIPPETS_DIR,
             app_hooks=_list(env, c.ENV_APP_HOOKS),
             metrics=_flag(env, c.ENV_METRICS, True),
+            log_format=log_format,
+            access_log=_flag(env, c.ENV_ACCESS_LOG, True),
             log_level=log_level,
         )
