@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,18 @@ STOCK_TAG = "turing-e2e-mlflow-stock:latest"
 LEGACY_MLFLOW = "2.20.4"
 TIMINGS: dict[str, float] = {}
 """Seconds each session build took; printed at the end of the session by the tests using them."""
+_ONCE: dict[str, Any] = {}
+
+
+def _once(key: str, make: Callable[[], Any]) -> Any:
+    """Run ``make`` once per process.
+
+    Each module star-imports these fixtures, so pytest registers a session fixture once per
+    module; without this, every module would rebuild (a cached build still copies the file system).
+    """
+    if key not in _ONCE:
+        _ONCE[key] = make()
+    return _ONCE[key]
 
 
 def builder_cli() -> list[str]:
@@ -108,14 +120,25 @@ def _hatch_wheel(source: Path, out: Path) -> Path:
 @pytest.fixture(scope="session")
 def builder_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Locally built wheels: the server (not on PyPI) and the example endpoint plugin."""
-    out = tmp_path_factory.mktemp("wheels")
-    return {
-        "server": _hatch_wheel(REPO / "packages" / "scoring-server", out),
-        "plugin": _hatch_wheel(REPO / "examples" / "turing-example-endpoints", out),
-    }
+
+    def make() -> dict[str, Path]:
+        out = tmp_path_factory.mktemp("wheels")
+        return {
+            "server": _hatch_wheel(REPO / "packages" / "scoring-server", out),
+            "plugin": _hatch_wheel(REPO / "examples" / "turing-example-endpoints", out),
+        }
+
+    wheels: dict[str, Path] = _once("wheels", make)
+    return wheels
 
 
 def builder_build(tag: str, args: list[str]) -> str:
+    """Build ``tag`` with the CLI, once per session."""
+    built: str = _once(f"build:{tag}", lambda: _build(tag, args))
+    return built
+
+
+def _build(tag: str, args: list[str]) -> str:
     started = time.monotonic()
     proc = builder_run_cli(["-t", tag, *args])
     TIMINGS[tag] = time.monotonic() - started
