@@ -94,12 +94,12 @@ def test_explain_refuses_non_json_body(client: FlaskClient) -> None:
     assert response.mimetype == "application/json"
 
 
-def test_explain_answers_501_for_a_model_without_coefficients(params_model: Path) -> None:
+def test_explain_answers_422_for_a_model_without_coefficients(params_model: Path) -> None:
     client = create_app(str(params_model), settings=Settings(workers=1)).test_client()
 
     response = client.post("/explain", json={"x": 1.0})
 
-    assert response.status_code == 501
+    assert response.status_code == 422
     assert response.json["error_code"] == "NOT_IMPLEMENTED"
     assert "python_function" in response.json["message"]
 

@@ -98,6 +98,8 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_LOG_FORMAT, "TEXT", "log_format", "text"),
         (c.ENV_LOG_FORMAT, "", "log_format", "json"),
         (c.ENV_ACCESS_LOG, "false", "access_log", False),
+        (c.ENV_OPENAPI, "false", "openapi", False),
+        (c.ENV_DOCS, "true", "docs", True),
         (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
         (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
     ],
@@ -124,7 +126,7 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_KEEPALIVE_TIMEOUT, c.ENV_PROXY_TIMEOUT, c.ENV_LOG_LEVEL,
         c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
         c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS, c.ENV_METRICS,
-        c.ENV_LOG_FORMAT, c.ENV_ACCESS_LOG,
+        c.ENV_LOG_FORMAT, c.ENV_ACCESS_LOG, c.ENV_OPENAPI, c.ENV_DOCS,
     }  # fmt: skip
 
     assert read_by_settings == covered

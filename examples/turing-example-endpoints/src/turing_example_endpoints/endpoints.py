@@ -18,11 +18,16 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, request
 
-from turing_scoring_server import current_model, custom_attributes, set_response_custom_attributes
+from turing_scoring_server import (
+    current_model,
+    custom_attributes,
+    schema,
+    set_response_custom_attributes,
+)
 
 blueprint = Blueprint("turing_example_endpoints", __name__)
 
-_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 501: "NOT_IMPLEMENTED"}
+_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 422: "NOT_IMPLEMENTED"}
 
 
 class EndpointError(Exception):
@@ -68,7 +73,10 @@ def _one_row() -> pd.DataFrame:
 
 
 def _linear_model() -> Any:
-    """The scikit-learn linear estimator behind the served model; 501 for anything else."""
+    """The scikit-learn linear estimator behind the served model; 422 for anything else.
+
+    422, not 501: the server works, this model cannot be explained this way.
+    """
     served = current_model()
     flavors = sorted(served.metadata.flavors)
     try:
@@ -77,11 +85,11 @@ def _linear_model() -> Any:
         raw = None
     if raw is None or "sklearn" not in flavors:
         raise EndpointError(
-            501, f"/explain needs a scikit-learn linear model; this model's flavors: {flavors}"
+            422, f"/explain needs a scikit-learn linear model; this model's flavors: {flavors}"
         )
     if not hasattr(raw, "coef_") or not hasattr(raw, "intercept_"):
         raise EndpointError(
-            501,
+            422,
             f"/explain needs a linear model (coef_ and intercept_); "
             f"{type(raw).__name__} has no coefficients",
         )
@@ -96,7 +104,21 @@ def _features(model: Any, row: pd.DataFrame) -> list[str]:
     return features
 
 
+_ROW = {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}}
+_EXPLANATION = {
+    "type": "object",
+    "properties": {
+        "prediction": {},
+        "explained_class": {},
+        "intercept": {"type": "number"},
+        "contributions": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+    "required": ["prediction", "intercept", "contributions"],
+}
+
+
 @blueprint.post("/explain")
+@schema(request=_ROW, response=_EXPLANATION, summary="Explain one prediction")
 def explain() -> dict[str, Any]:
     """One row's prediction and each feature's contribution ``coef * value`` to it.
 
@@ -142,6 +164,13 @@ def explain() -> dict[str, Any]:
 
 
 @blueprint.post("/batch-csv")
+@schema(
+    request={"type": "string"},
+    response={"type": "string"},
+    summary="Score a CSV body, answer a CSV of predictions",
+    request_content_type="text/csv",
+    response_content_type="text/csv",
+)
 def batch_csv() -> Response:
     """Predict every row of a CSV body; answer a CSV with a ``prediction`` column.
 
@@ -189,6 +218,7 @@ def _schema_rows(schema: Any) -> str:
 
 
 @blueprint.get("/model-card")
+@schema(summary="A page describing the served model", response_content_type="text/html")
 def model_card() -> Response:
     """A small HTML page: flavors, signature and input example of the served model."""
     served = current_model()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from . import custom_attributes, hooks, metadata, mlflow_routes, plugins
+from . import custom_attributes, hooks, metadata, mlflow_routes, openapi, plugins
 from .access_log import ROUTE_KEY, AccessLog
 from .errors import error_body
 from .metrics import get_metrics
@@ -120,6 +120,9 @@ def create_app(
     if not entry_points:
         hook_specs = [s for s in hook_specs if not s.source.startswith("entry point")]
     state["hooks"] = hooks.apply_hooks(app, hook_specs)
+    if settings.openapi:
+        state["openapi"] = openapi.build(app, served.metadata, served.input_schema, state["routes"])
+        openapi.register(app, state["openapi"], docs_page=settings.docs)
 
     router = custom_attributes.CustomAttributesRouter(
         app, app.wsgi_app, (r.endpoint for r in state["routes"])

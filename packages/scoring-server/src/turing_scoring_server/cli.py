@@ -71,6 +71,7 @@ def serve(
         c.ENV_BIND_TO_PORT: str(port),
         c.ENV_DISABLE_NGINX: "true" if no_nginx else os.environ.get(c.ENV_DISABLE_NGINX, "false"),
         c.ENV_LOG_FORMAT: log_format,
+        c.ENV_DOCS: os.environ.get(c.ENV_DOCS, "true"),  # a /docs page when serving locally
     }
     if workers is not None:
         overrides[c.ENV_MODELS_WORKERS] = str(workers)

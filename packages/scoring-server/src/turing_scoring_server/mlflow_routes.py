@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from packaging.version import Version
 
+from .errors import error_body
 from .model import current_model
 
 blueprint = Blueprint("mlflow", __name__)
@@ -74,4 +75,24 @@ def invocations() -> Response:
         return Response(
             exc.serialize_as_json(), status=exc.get_http_status_code(), mimetype="application/json"
         )
+    except Exception as exc:
+        if not _input_is_unparseable(data, content_type, served):
+            raise  # the model or the serialisation failed: a server error, answered as JSON 500
+        # MLflow's parsers let some malformed inputs escape as TypeError/ValueError, a plain-text
+        # 500 on MLflow's server; it is the client's mistake, so we answer MLflow's 400 shape.
+        message = f"Failed to parse the input: {type(exc).__name__}: {exc}"
+        return Response(error_body(400, message), status=400, mimetype="application/json")
     return Response(result.response, status=result.status, mimetype=result.mimetype)
+
+
+def _input_is_unparseable(data: Any, content_type: str, served: Any) -> bool:
+    """Run MLflow's JSON parsing alone, on the error path only, to tell whose mistake it was."""
+    from mlflow.pyfunc import scoring_server
+
+    if content_type.split(";")[0].strip() != scoring_server.CONTENT_TYPE_JSON:
+        return False
+    try:
+        scoring_server._parse_json_data(data, served.pyfunc.metadata, served.input_schema)
+    except Exception:  # noqa: BLE001 - any failure of parsing alone is the input's fault
+        return True
+    return False

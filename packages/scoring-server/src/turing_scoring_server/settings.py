@@ -94,6 +94,8 @@ class Settings:
     app_hooks: tuple[str, ...] = ()
     metrics: bool = True
     log_format: str = "json"
+    openapi: bool = True
+    docs: bool = False
     access_log: bool = True
     log_level: str = "info"
 
@@ -141,6 +143,8 @@ class Settings:
             app_hooks=_list(env, c.ENV_APP_HOOKS),
             metrics=_flag(env, c.ENV_METRICS, True),
             log_format=log_format,
+            openapi=_flag(env, c.ENV_OPENAPI, True),
+            docs=_flag(env, c.ENV_DOCS, False),
             access_log=_flag(env, c.ENV_ACCESS_LOG, True),
             log_level=log_level,
         )
