@@ -201,3 +201,36 @@ def test_request_id_on_answers_made_before_flask(app: Flask) -> None:
     )
     assert response.status_code == 403
     assert response.headers["X-Request-ID"] == "abc-1"
+
+
+def test_a_parser_crash_is_the_clients_400_but_a_model_crash_stays_500(
+    iris_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's parsers can let a Python error escape (MLflow answers a plain-text 500).
+
+    No input we know of does it in MLflow 3.17, so the parser is made to fail here to exercise
+    how we classify it: parsing alone fails -> 400 in MLflow's shape; parsing passes -> 500.
+    """
+    from mlflow.pyfunc import scoring_server
+
+    client = create_app(str(iris_model), settings=Settings(), entry_points=False).test_client()
+
+    def broken_parse(*args: object, **kwargs: object) -> None:
+        raise TypeError("unhashable type: 'dict'")
+
+    monkeypatch.setattr(scoring_server, "_parse_json_data", broken_parse)
+    answer = client.post("/invocations", data=b'{"inputs": [1]}', content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.json["error_code"] == "BAD_REQUEST"
+    assert "TypeError: unhashable type" in answer.json["message"]
+
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        scoring_server,
+        "predictions_to_json",
+        lambda *a, **k: (_ for _ in ()).throw(OSError("disk")),
+    )
+    body = b'{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "data": [[1, 2, 3, 4]]}}'  # noqa: E501
+    answer = client.post("/invocations", data=body, content_type="application/json")
+    assert answer.status_code == 500
+    assert answer.json["error_code"] == "INTERNAL_ERROR"
