@@ -1,0 +1,158 @@
+"""Faults under load: a killed worker, endpoints that raise, hang or leak, nginx reload, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.process.test_entrypoint import IRIS_ROW
+from tests.reliability.conftest import (
+    FAULTS,
+    ROOT,
+    LoadResult,
+    RunningServer,
+    python_load,
+    rss_mb,
+    worker_pids,
+)
+
+pytestmark = [pytest.mark.nginx, pytest.mark.slow]
+ROWS_100 = {
+    "dataframe_split": {
+        "columns": IRIS_ROW["dataframe_split"]["columns"],
+        "data": IRIS_ROW["dataframe_split"]["data"] * 50,
+    }
+}
+
+
+def _predict(url: str) -> Any:
+    return lambda s: s.post(url + "/invocations", json=ROWS_100, timeout=10)
+
+
+def test_killed_worker_is_replaced_and_only_in_flight_requests_fail(
+    server_factory: Any, iris_model: Path
+) -> None:
+    server: RunningServer = server_factory(iris_model)
+    before = worker_pids(server)
+    result = LoadResult()
+    load = threading.Thread(target=python_load, args=(_predict(server.url), 8, 8.0, result))
+    load.start()
+    time.sleep(3)
+    os.kill(before[0], signal.SIGKILL)
+    load.join()
+    print(dict(result.statuses), dict(result.errors), result.bodies[:3])
+    assert not result.errors, "no hung or dropped client connection"
+    failed = {s: n for s, n in result.statuses.items() if s != 200}
+    assert set(failed) <= {502, 503}
+    assert sum(failed.values()) <= 8, "only requests in flight on the killed worker fail"
+    assert all(ctype == "application/json" for _, ctype, _ in result.bodies)
+    assert result.statuses[200] > 50
+    after = worker_pids(server)
+    assert len(after) == len(before), "gunicorn replaced the worker"
+    assert before[0] not in after
+    assert requests.post(server.url + "/invocations", json=IRIS_ROW, timeout=5).status_code == 200
+
+
+def test_endpoint_that_raises_answers_json_500_and_the_server_keeps_serving(
+    server_factory: Any, iris_model: Path
+) -> None:
+    server: RunningServer = server_factory(
+        iris_model, TURING_ENDPOINTS=FAULTS, PYTHONPATH=str(ROOT)
+    )
+    for _ in range(20):
+        answer = requests.get(server.url + "/fault/raise", timeout=5)
+        assert answer.status_code == 500
+        assert answer.json()["error_code"] == "INTERNAL_ERROR"
+        assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
+    assert requests.get(server.url + "/turing", timeout=5).json() == {"turintech": "test"}
+
+
+def test_endpoint_that_hangs_answers_504_and_the_server_keeps_serving(
+    server_factory: Any, iris_model: Path
+) -> None:
+    server: RunningServer = server_factory(
+        iris_model, TURING_ENDPOINTS=FAULTS, PYTHONPATH=str(ROOT),
+        MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="2", TURING_THREADS="4",
+    )  # fmt: skip
+    started = time.monotonic()
+    hung = requests.get(server.url + "/fault/hang", timeout=20)
+    took = time.monotonic() - started
+    assert hung.status_code == 504
+    assert hung.json()["error_code"] == "DEADLINE_EXCEEDED"
+    assert 1.5 < took < 6, took
+    result = python_load(lambda s: s.get(server.url + "/turing", timeout=5), 4, 3.0)
+    assert set(result.statuses) == {200}
+    assert not result.errors
+
+
+def test_leaking_endpoint_is_contained_by_max_requests(
+    server_factory: Any, iris_model: Path
+) -> None:
+    server: RunningServer = server_factory(
+        iris_model, TURING_ENDPOINTS=FAULTS, PYTHONPATH=str(ROOT),
+        GUNICORN_CMD_ARGS="--max-requests 10 --max-requests-jitter 0",
+    )  # fmt: skip
+    first = set(worker_pids(server))
+    peak = 0.0
+    for _ in range(60):
+        assert requests.get(server.url + "/fault/leak", timeout=10).status_code == 200
+        peak = max([peak, *(rss_mb(p) for p in worker_pids(server))])
+    replaced = first - set(worker_pids(server))
+    print(f"workers replaced: {len(replaced)} of {len(first)}; peak worker RSS {peak:.0f} MB")
+    assert replaced, "max_requests recycled the leaking workers"
+    assert peak < 400, "without recycling 60 calls would hold 240 MB more in one worker"
+
+
+def test_nginx_reload_under_load_drops_nothing(server_factory: Any, iris_model: Path) -> None:
+    server: RunningServer = server_factory(iris_model)
+    nginx_master = subprocess.check_output(
+        ["pgrep", "-P", str(server.proc.pid), "-x", "nginx"], text=True
+    ).split()[0]
+    result = LoadResult()
+    load = threading.Thread(target=python_load, args=(_predict(server.url), 8, 6.0, result))
+    load.start()
+    for _ in range(3):
+        time.sleep(1.5)
+        os.kill(int(nginx_master), signal.SIGHUP)
+    load.join()
+    print(dict(result.statuses), dict(result.errors))
+    assert set(result.statuses) == {200}
+    assert not result.errors
+    assert server.proc.poll() is None
+
+
+def test_sigterm_during_load_finishes_in_flight_and_exits_0(
+    server_factory: Any, slow_model: Path
+) -> None:
+    server: RunningServer = server_factory(slow_model, MLFLOW_MODELS_WORKERS="2")
+    answers: list[int] = []
+
+    def slow() -> None:
+        body = {"dataframe_split": {"columns": ["seconds"], "data": [[3.0]]}}
+        answers.append(
+            requests.post(server.url + "/invocations", json=body, timeout=30).status_code
+        )
+
+    in_flight = [threading.Thread(target=slow) for _ in range(2)]
+    for t in in_flight:
+        t.start()
+    time.sleep(1)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/ping", timeout=2)  # new connections are refused
+    code = server.proc.wait(timeout=30)
+    for t in in_flight:
+        t.join()
+    print(f"stopped {time.monotonic() - started:.1f} s after SIGTERM; in-flight answers {answers}")
+    assert answers == [200, 200], "requests in flight at SIGTERM finish"
+    assert code == 0
