@@ -8,7 +8,9 @@ mounted read-only at ``/opt/ml/model`` as SageMaker mounts it; traffic stays on 
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import threading
 import time
 import urllib.error
@@ -148,13 +150,17 @@ def _example(client: Any, image: str, model: Path | None) -> bytes | None:
     if model is not None:
         path = model / EXAMPLE
         return path.read_bytes() if path.is_file() else None
+    # Copied out of a created (never started) container: no process, no log stream to race.
+    container = client.containers.create(image, entrypoint=["true"])
     try:
-        out: bytes = client.containers.run(
-            image, entrypoint=["cat"], command=[f"{contract.MODEL_PATH}/{EXAMPLE}"], remove=True
-        )
+        chunks, _ = container.get_archive(f"{contract.MODEL_PATH}/{EXAMPLE}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = archive.extractfile(EXAMPLE)
+            return member.read() if member else None
     except Exception:  # noqa: BLE001 - no example in the image: those checks are skipped
         return None
-    return out
+    finally:
+        container.remove(force=True)
 
 
 def check_entrypoint(config: dict[str, Any]) -> CheckResult:
