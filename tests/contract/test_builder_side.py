@@ -56,3 +56,17 @@ def test_generated_image_uses_the_contracts_values(tmp_path: Path) -> None:
         text, spec.__class__(mlflow_version="2.20.4", builder_mlflow_version="3.17.2", legacy=True)
     )
     assert f' -- {contract.WSGI_APP}"' in legacy
+
+
+def test_declared_dependency_matches_the_supported_range() -> None:
+    """pyproject's dependency on the server and SUPPORTED_SERVER_VERSIONS must not drift apart."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    (req,) = [
+        Requirement(r)
+        for r in requires("turing-image-builder") or []
+        if r.startswith(contract.DISTRIBUTION)
+    ]
+    assert req.specifier == versions.SUPPORTED_SERVER_VERSIONS
