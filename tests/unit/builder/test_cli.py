@@ -121,6 +121,11 @@ def test_dockerfile_only_refuses_a_non_empty_directory(tmp_path: Path, fake_whee
         (["--server-version", "0.2.0"], "turing-scoring-server 0.2.0 is not supported"),
         (["--env-manager", "pip"], "Invalid value for '--env-manager'"),
         (["--server-wheel", "/nonexistent.whl"], "--server-wheel /nonexistent.whl: no such file"),
+        (["--model-uri", "m", "--env-manager", "virtualenv"], "use --env-manager local"),
+        (
+            ["--mlflow-version", "2.20.4", "--env-manager", "conda"],
+            "legacy images with --env-manager",
+        ),
     ],
 )
 def test_bad_options_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

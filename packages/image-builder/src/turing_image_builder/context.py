@@ -73,8 +73,24 @@ def installed_server_version() -> str:
 def plan(options: BuildOptions) -> Plan:
     """Check versions and modes without side effects, so bad options fail before any work."""
     versions.check_contract()
+    if options.baked and options.env_manager != "local":
+        # MLflow installs a baked model's dependencies into /opt/activate's environment, but the
+        # server (0.1) only activates environments it creates at start-up: it would serve the
+        # model from the image's Python, without them.
+        raise OptionsError(
+            f"--model-uri with --env-manager {options.env_manager}: turing-scoring-server serves "
+            "baked models from the image's own Python, so use --env-manager local (the model's "
+            "dependencies installed into it), or a template image (no --model-uri) whose "
+            f"{options.env_manager} environment is created at start-up"
+        )
     mine = builder_mlflow_version()
     choice = versions.decide_mlflow(options.mlflow_version, mine, options.legacy)
+    if choice.legacy and options.env_manager != "local":
+        raise OptionsError(
+            f"legacy images with --env-manager {options.env_manager}: MLflow's own entrypoint "
+            "would start gunicorn in the model's environment, where the server is not installed; "
+            "use --env-manager local"
+        )
     requirement = None
     if options.server_wheel is not None:
         name, version = versions.wheel_version(options.server_wheel.name)
