@@ -34,7 +34,14 @@ stamp=.venv/.turing-installed
 if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] \
     || [ -n "$(find packages examples -name pyproject.toml -newer "$stamp" 2>/dev/null)" ]; then
     log "installing the packages and dev tools into .venv (a few minutes the first time)"
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -r requirements-dev.txt
+    pip_log=$(mktemp)
+    if ! { .venv/bin/python -m pip install -q --upgrade pip \
+           && .venv/bin/python -m pip install -q -r requirements-dev.txt; } >"$pip_log" 2>&1; then
+        grep -v "^WARNING: Location" "$pip_log" | tail -n 40 >&2
+        rm -f "$pip_log"
+        echo "setup-env.sh: error: pip install -r requirements-dev.txt failed" >&2
+        exit 1
+    fi
+    rm -f "$pip_log"
     touch "$stamp"
 fi
