@@ -106,3 +106,25 @@ def test_rendered_nginx_conf_passes_nginx_t(tmp_path: Path, legacy: bool) -> Non
         [nginx, "-t", "-e", "stderr", "-c", str(conf)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_contract_and_entrypoint_import_neither_flask_nor_mlflow() -> None:
+    """The builder and the container's entrypoint import the package without paying for MLflow."""
+    code = (
+        "import sys, turing_scoring_server.contract, turing_scoring_server.container, "
+        "turing_scoring_server.gunicorn_config; "
+        "print(sorted(m for m in ('flask', 'mlflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_are_the_documented_functions() -> None:
+    code = (
+        "import turing_scoring_server.app; "
+        "from turing_scoring_server import custom_attributes, create_app, current_model, schema; "
+        "print(all(callable(f) and not hasattr(f, '__path__') for f in "
+        "(custom_attributes, create_app, current_model, schema)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

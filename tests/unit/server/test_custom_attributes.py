@@ -11,13 +11,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from turing_scoring_server import ServedModel, Settings, create_app
-from turing_scoring_server.custom_attributes import (
+from turing_scoring_server.model import load
+from turing_scoring_server.sagemaker_attributes import (
     MAX_LENGTH,
     CustomAttributesError,
     format_attributes,
     parse,
 )
-from turing_scoring_server.model import load
 
 ATTRS = "X-Amzn-SageMaker-Custom-Attributes"
 ECHO = "tests.fixtures.plugins.echo:blueprint"

@@ -1,11 +1,33 @@
-"""turing-scoring-server: MLflow's scoring endpoints plus your own, on Flask and gunicorn."""
+"""turing-scoring-server: MLflow's scoring endpoints plus your own, on Flask and gunicorn.
+
+The public names are imported lazily: the container entrypoint, gunicorn's config module and the
+image builder import submodules (``contract``, ``settings``) of this package, and must not pay for
+importing Flask and MLflow (a second or more) before gunicorn even starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .__about__ import __version__
-from .app import create_app
-from .custom_attributes import custom_attributes, set_response_custom_attributes
-from .model import ServedModel, current_model
-from .openapi import schema
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .model import ServedModel, current_model
+    from .openapi import schema
+    from .sagemaker_attributes import custom_attributes, set_response_custom_attributes
+    from .settings import Settings
+
+_LAZY = {
+    "create_app": ".app",
+    "custom_attributes": ".sagemaker_attributes",
+    "set_response_custom_attributes": ".sagemaker_attributes",
+    "ServedModel": ".model",
+    "current_model": ".model",
+    "schema": ".openapi",
+    "Settings": ".settings",
+}
 
 __all__ = [
     "ServedModel",
@@ -17,3 +39,16 @@ __all__ = [
     "schema",
     "set_response_custom_attributes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

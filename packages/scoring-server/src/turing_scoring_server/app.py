@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from . import custom_attributes, hooks, metadata, mlflow_routes, openapi, plugins
+from . import hooks, metadata, mlflow_routes, openapi, plugins
 from .access_log import ROUTE_KEY, AccessLog
 from .errors import error_body
 from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
 from .request_ids import RequestIds, current_request_id
+from .sagemaker_attributes import CustomAttributesRouter, apply_response_attributes
 from .settings import Settings
 from .timeouts import RequestTimeout
 
@@ -94,7 +95,7 @@ def create_app(
 
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.after_request(custom_attributes.apply_response_attributes)
+    app.after_request(apply_response_attributes)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)
     app.register_blueprint(mlflow_routes.blueprint)
@@ -124,9 +125,7 @@ def create_app(
         state["openapi"] = openapi.build(app, served.metadata, served.input_schema, state["routes"])
         openapi.register(app, state["openapi"], docs_page=settings.docs)
 
-    router = custom_attributes.CustomAttributesRouter(
-        app, app.wsgi_app, (r.endpoint for r in state["routes"])
-    )
+    router = CustomAttributesRouter(app, app.wsgi_app, (r.endpoint for r in state["routes"]))
     inner: Any = RequestTimeout(router, settings.request_timeout)
     state["request_timeout"] = inner
     if settings.access_log:
