@@ -41,4 +41,7 @@ def spec() -> df.ImageSpec:
         ),
         index_packages=("requests==2.32.3",),
         labels={"org.opencontainers.image.version": "0.1.0"},
+        # MLflow's own steps untouched: these tests are about our wiring; tests/unit/builder/
+        # test_lean.py covers the lean default.
+        full_mlflow=True,
     )

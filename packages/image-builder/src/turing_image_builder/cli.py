@@ -135,6 +135,13 @@ _PATH = click.Path(path_type=Path)
     help="Wire into MLflow < 2.21's own entrypoint [default: auto].",
 )
 @click.option(
+    "--full-mlflow",
+    is_flag=True,
+    default=None,
+    help="Install the whole mlflow distribution (tracking server, UI, pyarrow...) instead of "
+    "the lean mlflow-skinny.",
+)
+@click.option(
     "--config",
     "config_file",
     type=_PATH,
@@ -153,7 +160,11 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
     the_plan = context.plan(opts)
 
     if opts.dockerfile_only is not None:
-        written = context.write(opts, the_plan, opts.dockerfile_only)
+        from . import engine
+
+        written = context.write(
+            opts, the_plan, opts.dockerfile_only, base_env=engine.base_env(None, opts)
+        )
         _err.print(f"wrote the build context to [bold]{written.path}[/]")
         click.echo(f"docker build -t {opts.tag} {written.path}")
         return
@@ -168,7 +179,7 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
         ref = target.ref
     where = context.temporary_dir()
     try:
-        written = context.write(opts, the_plan, where)
+        written = context.write(opts, the_plan, where, base_env=engine.base_env(client, opts))
         build.build_image(
             client,
             written.path,

@@ -179,8 +179,30 @@ def _labels(options: BuildOptions, the_plan: Plan, server: str) -> dict[str, str
     }
 
 
-def write(options: BuildOptions, the_plan: Plan, out: Path) -> Context:
-    """Write the complete context into ``out`` (created; must be empty when it exists)."""
+def _needs_skops(options: BuildOptions, out: Path) -> bool:
+    """Whether the lean image must carry skops: a template image (any model may come), or a
+    baked scikit-learn model saved in the skops format (MLflow 3's default)."""
+    if options.model_uri is None:
+        return True
+    import yaml
+
+    for mlmodel in out.rglob("MLmodel"):
+        flavors = yaml.safe_load(mlmodel.read_text(encoding="utf-8")).get("flavors", {})
+        return bool(flavors.get("sklearn", {}).get("serialization_format") == "skops")
+    return True
+
+
+def write(
+    options: BuildOptions,
+    the_plan: Plan,
+    out: Path,
+    base_env: tuple[str, ...] | None = None,
+) -> Context:
+    """Write the complete context into ``out`` (created; must be empty when it exists).
+
+    ``base_env`` is the base image's ``ENV`` when the engine could tell it: flattened images are
+    then built ``FROM scratch`` (see :func:`dockerfile.flatten_with_build_ca`).
+    """
     if out.exists() and any(out.iterdir()):
         raise OptionsError(f"{out} is not empty: give a new or empty directory")
     out.mkdir(parents=True, exist_ok=True)
@@ -216,6 +238,14 @@ def write(options: BuildOptions, the_plan: Plan, out: Path) -> Context:
         else:
             index.append(item)
 
+    if not options.full_mlflow:
+        from . import mlflow_shim
+
+        shim = out / df.SHIM_DIR
+        shim.mkdir()
+        (shim / mlflow_shim.filename(the_plan.mlflow_version)).write_bytes(
+            mlflow_shim.wheel_bytes(the_plan.mlflow_version, skops=_needs_skops(options, out))
+        )
     if options.build_ca_bundle is not None:
         shutil.copyfile(options.build_ca_bundle, out / df.BUILD_CA_NAME)
     if options.runtime_ca_bundle is not None:
@@ -234,6 +264,8 @@ def write(options: BuildOptions, the_plan: Plan, out: Path) -> Context:
         runtime_ca=options.runtime_ca_bundle is not None,
         build_ca=options.build_ca_bundle is not None,
         labels=_labels(options, the_plan, server),
+        full_mlflow=options.full_mlflow,
+        base_env=base_env,
     )
     text = df.customise(mlflow_text, spec)
     (out / "Dockerfile").write_text(text, encoding="utf-8")

@@ -41,6 +41,20 @@ _CONFIG_KEYWORDS = frozenset({"ENV", "WORKDIR", "LABEL", "EXPOSE", "USER", "ENTR
                               "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME"})  # fmt: skip
 
 _MLFLOW_PIN = re.compile(r"\bmlflow==[^\s\"']+")
+SHIM_DIR = "turing-mlflow"
+"""Context directory of the lean ``mlflow`` stand-in wheel, copied to ``SHIM_PATH``."""
+SHIM_PATH = "/opt/turing/mlflow"
+# What serving never reads, removed in the layer that installed it: test suites shipped inside
+# packages (pandas alone: 45 MB) and C/Cython sources and headers used only to compile them.
+SLIM = (
+    'find "$(python -c \'import sysconfig; print(sysconfig.get_paths()["purelib"])\')" '
+    "-mindepth 2 \\( -type d \\( -name tests -o -name test \\) -prune -exec rm -rf {} + \\) "
+    "-o \\( -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' "
+    "-o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \\) -exec rm -f {} + \\)"
+)
+_PYFUNC_DEPS = re.compile(
+    r"C\._install_pyfunc_deps\('/opt/ml/model', install_mlflow=False, env_manager='local'\)"
+)
 
 
 class DockerfileError(BuilderError):
@@ -80,6 +94,11 @@ class ImageSpec:
     build_ca: bool = False
     gunicorn_cmd_args: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    full_mlflow: bool = False
+    """Keep MLflow's ``pip install mlflow==X``; else the lean stand-in (:mod:`mlflow_shim`)."""
+    base_env: tuple[str, ...] | None = None
+    """The base image's ``ENV`` (``KEY=value``), when known: a flattened image is then built
+    ``FROM scratch`` with them re-declared, instead of copying the build over the base again."""
 
 
 def parse(text: str) -> list[Instruction]:
@@ -148,6 +167,54 @@ def pin_mlflow(instruction: Instruction, version: str, builder_version: str) -> 
     return Instruction(text)
 
 
+def lean_mlflow_steps(spec: ImageSpec) -> list[Instruction]:
+    """Replace MLflow's ``pip install mlflow==X`` with the metadata-only stand-in for ``mlflow``.
+
+    The stand-in pulls ``mlflow-skinny==X`` and what a pyfunc model needs at load time (see
+    :mod:`mlflow_shim`), so the image has the ``mlflow`` module and every ``mlflow==X``
+    requirement is met, without the tracking server, UI and their 800 MB.
+    """
+    from .mlflow_shim import filename
+
+    wheel = f"{SHIM_PATH}/{filename(spec.mlflow_version)}"
+    return [
+        Instruction(
+            "# turing-image-builder: lean MLflow: mlflow-skinny plus a metadata-only 'mlflow' "
+            "(--full-mlflow installs the whole distribution)"
+        ),
+        Instruction(f"COPY {SHIM_DIR}/ {SHIM_PATH}/"),
+        Instruction(f"RUN pip install {wheel} \\\n && {SLIM}"),
+    ]
+
+
+def model_deps_without_gevent(instruction: Instruction) -> Instruction:
+    """MLflow's baked-model step, minus the ``gunicorn[gevent]`` it adds and nothing uses.
+
+    ``_install_pyfunc_deps`` = MLflow's ``_install_model_dependencies_to_env`` (the model's own
+    requirements) + ``pip install gunicorn[gevent]``; we call the former, MLflow's own code.
+    """
+    text = _PYFUNC_DEPS.sub(
+        "C._install_model_dependencies_to_env('/opt/ml/model', env_manager='local')",
+        instruction.text,
+    )
+    return Instruction(f"{text} \\\n && {SLIM}")
+
+
+def drop_installers() -> list[Instruction]:
+    """Baked lean images install nothing at run time: pip, setuptools and wheel go.
+
+    Only when the model environment is never created at start-up (``MLFLOW_DISABLE_ENV_CREATION``
+    true), and only effective in flattened images (in a layered one the base keeps them).
+    """
+    return [
+        Instruction(
+            "# turing-image-builder: a baked image installs nothing at run time; "
+            "its installers go (--full-mlflow keeps them)"
+        ),
+        Instruction("RUN python -m pip uninstall -y -q pip setuptools wheel"),
+    ]
+
+
 def nginx_step() -> list[Instruction]:
     """Install nginx only when the base lacks it (Debian's small ``nginx-light`` when it exists)."""
     return [
@@ -191,6 +258,8 @@ def server_steps(spec: ImageSpec) -> list[Instruction]:
         f"pip install --find-links {wheelhouse} " + " ".join(shlex.quote(p) for p in install)
     )
     commands.append(f"{contract.ENTRYPOINT[0]} -c 'import turing_scoring_server.contract'")
+    if not spec.full_mlflow:
+        commands.append(SLIM)
     return [
         Instruction(
             "# turing-image-builder: the server and plugins, after MLflow's own layers so "
@@ -264,7 +333,8 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     """MLflow's Dockerfile text -> final text (flattened with a build stage when ``build_ca``)."""
     ins = parse(mlflow_text)
     from_at = _index_of(ins, "FROM", "FROM line")
-    ins[from_at + 1 : from_at + 1] = index_steps(spec)
+    # No pip cache in any layer, whatever the base image sets.
+    ins[from_at + 1 : from_at + 1] = [Instruction("ENV PIP_NO_CACHE_DIR=1"), *index_steps(spec)]
 
     pin_at = next(
         (i for i, x in enumerate(ins) if re.match(r"RUN pip install\b.*mlflow", x.text.lstrip())),
@@ -272,10 +342,18 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     )
     if pin_at is None:
         raise DockerfileError("MLflow's generated Dockerfile has no 'RUN pip install mlflow' step")
-    ins[pin_at] = pin_mlflow(ins[pin_at], spec.mlflow_version, spec.builder_mlflow_version)
+    if spec.full_mlflow:
+        ins[pin_at] = pin_mlflow(ins[pin_at], spec.mlflow_version, spec.builder_mlflow_version)
+    else:
+        ins[pin_at : pin_at + 1] = lean_mlflow_steps(spec)
+    for i, x in enumerate(ins):
+        if x.keyword == "RUN" and _PYFUNC_DEPS.search(x.text):
+            ins[i] = model_deps_without_gevent(x)
 
     env_at = _index_of(ins, f"ENV {contract.ENV_DISABLE_ENV_CREATION}=", "env-creation ENV")
-    ins[env_at:env_at] = nginx_step() + server_steps(spec)
+    baked = ins[env_at].text.split("=", 1)[1].strip().lower() == "true"
+    installers = drop_installers() if baked and not spec.full_mlflow and spec.build_ca else []
+    ins[env_at:env_at] = nginx_step() + server_steps(spec) + installers
 
     entry_at = _index_of(ins, "ENTRYPOINT", "ENTRYPOINT")
     tail: list[Instruction] = []
@@ -301,18 +379,20 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         ins[entry_at] = Instruction("ENTRYPOINT " + json.dumps(list(contract.ENTRYPOINT)))
     ins[entry_at:entry_at] = tail
     text = render(ins)
-    return flatten_with_build_ca(text) if spec.build_ca else text
+    return flatten_with_build_ca(text, spec.base_env) if spec.build_ca else text
 
 
-def flatten_with_build_ca(text: str) -> str:
+def flatten_with_build_ca(text: str, base_env: Sequence[str] | None = None) -> str:
     """Two stages so a build-time CA bundle never lands in a layer of the final image.
 
     The classic builder (all the docker SDK drives) has no ``RUN --mount=type=secret``, and a file
     deleted in a later layer stays in the earlier one. So every build step runs in a ``build``
     stage that has the CA, the CA is deleted at its end, and the final stage copies that stage's
     file system over the same base in one layer and re-declares the configuration (ENV, LABEL,
-    WORKDIR, ENTRYPOINT...). Trade-off: the final image has one layer over its base, so pushes
-    resend it whole; the build stage's layers still cache every step.
+    WORKDIR, ENTRYPOINT...). When the base image's ``ENV`` is known (``base_env``), the final
+    stage is ``FROM scratch`` with those re-declared, so the base's files are not stored twice;
+    otherwise it copies over the base. Trade-off: the final image is one layer, so pushes resend
+    it whole; the build stage's layers still cache every step.
     """
     ins = parse(text)
     froms = [i for i, x in enumerate(ins) if x.keyword == "FROM"]
@@ -335,15 +415,31 @@ def flatten_with_build_ca(text: str) -> str:
         *(x for x in body if x.keyword not in {"ENTRYPOINT", "CMD", "LABEL", "EXPOSE", "#"}),
         Instruction(f"RUN rm -f {BUILD_CA_PATH} {APT_CA_CONF}"),
     ]
-    final = [
-        Instruction(
-            "# turing-image-builder: final image = base + the build stage's files in one layer"
-        ),
-        Instruction(f"FROM {base}"),
-        Instruction(f"COPY --from={BUILD_STAGE} / /"),
-        *(x for x in body if x.keyword in _CONFIG_KEYWORDS),
-    ]
+    if base_env is not None:
+        start = [
+            Instruction(
+                "# turing-image-builder: final image = the build stage's files in one layer, "
+                f"with {base}'s environment"
+            ),
+            Instruction("FROM scratch"),
+            Instruction(f"COPY --from={BUILD_STAGE} / /"),
+            *([Instruction("ENV " + " ".join(_env_pair(e) for e in base_env))] if base_env else []),
+        ]
+    else:
+        start = [
+            Instruction(
+                "# turing-image-builder: final image = base + the build stage's files in one layer"
+            ),
+            Instruction(f"FROM {base}"),
+            Instruction(f"COPY --from={BUILD_STAGE} / /"),
+        ]
+    final = [*start, *(x for x in body if x.keyword in _CONFIG_KEYWORDS)]
     return render([*head, *build, *final])
+
+
+def _env_pair(entry: str) -> str:
+    key, _, value = entry.partition("=")
+    return f"{key}={_q(value)}"
 
 
 def config_of(text: str) -> dict[str, list[str]]:

@@ -34,3 +34,22 @@ def connect(timeout: int = 600) -> Any:
             "DOCKER_HOST at a running engine; --dockerfile-only needs no engine"
         ) from exc
     return client
+
+
+def base_env(client: Any, options: Any) -> tuple[str, ...] | None:
+    """The base image's ``ENV`` when a local engine has it; ``None`` when it cannot tell.
+
+    Only needed for flattened (``--build-ca-bundle``) builds. ``None`` keeps the base under the
+    flattened layer, which is correct but stores the base's files twice.
+    """
+    if options.build_ca_bundle is None or not options.base_image:
+        return None
+    try:
+        if client is None:
+            import docker
+
+            client = docker.from_env(timeout=10)
+        env = client.images.get(options.base_image).attrs["Config"].get("Env") or []
+    except Exception:  # noqa: BLE001 - no engine, or the base is not local: fall back
+        return None
+    return tuple(env)

@@ -52,6 +52,7 @@ class BuildOptions:
     server_source: Path | None = None
     mlflow_version: str | None = None
     legacy: bool | None = None
+    full_mlflow: bool = False
     verbose: bool = False
 
     @property
@@ -68,7 +69,7 @@ _PATHS = {
     "server_source",
 }
 _LISTS = {"extra_pip", "extra_index_url"}
-_BOOLS = {"install_java", "push", "ecr", "legacy", "verbose"}
+_BOOLS = {"install_java", "push", "ecr", "legacy", "full_mlflow", "verbose"}
 _NOT_IN_CONFIG = {"verbose"}
 KEYS: tuple[str, ...] = tuple(
     f.name.replace("_", "-") for f in fields(BuildOptions) if f.name not in _NOT_IN_CONFIG

@@ -1,0 +1,135 @@
+"""The lean default: mlflow-skinny behind a metadata-only ``mlflow``, no gevent, no test suites,
+no installers in baked images, and flattened images that do not store their base twice."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.models import save_iris_model
+from turing_image_builder import dockerfile as df
+from turing_image_builder import mlflow_shim
+
+
+def _lines(text: str) -> list[str]:
+    return [ins.text for ins in df.parse(text)]
+
+
+@pytest.fixture
+def lean(spec: df.ImageSpec) -> df.ImageSpec:
+    return dataclasses.replace(spec, full_mlflow=False)
+
+
+@pytest.fixture(scope="module")
+def baked_text(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """What MLflow writes for a baked image (``mlflow models build-docker``) of the iris model."""
+    from mlflow.pyfunc.backend import PyFuncBackend
+
+    model = save_iris_model(tmp_path_factory.mktemp("model") / "iris")
+    out = tmp_path_factory.mktemp("baked")
+    PyFuncBackend(config={}, env_manager="local").generate_dockerfile(
+        model_uri=str(model), output_dir=str(out), base_image="turing-base:bookworm"
+    )
+    return (out / "Dockerfile").read_text()
+
+
+def test_lean_installs_the_stand_in_not_mlflow(
+    mlflow_template_text: str, lean: df.ImageSpec
+) -> None:
+    lines = _lines(df.customise(mlflow_template_text, lean))
+    assert not any(line.startswith("RUN pip install mlflow==") for line in lines)
+    copy_at = lines.index(f"COPY {df.SHIM_DIR}/ {df.SHIM_PATH}/")
+    wheel = f"{df.SHIM_PATH}/{mlflow_shim.filename(lean.mlflow_version)}"
+    assert lines[copy_at + 1].startswith(f"RUN pip install {wheel}")
+    assert df.SLIM in lines[copy_at + 1]
+    server = next(line for line in lines if line.startswith("RUN pip wheel"))
+    assert df.SLIM in server
+
+
+def test_full_mlflow_keeps_mlflows_line(mlflow_template_text: str, spec: df.ImageSpec) -> None:
+    text = df.customise(mlflow_template_text, spec)
+    assert f"RUN pip install mlflow=={spec.mlflow_version}" in _lines(text)
+    assert df.SHIM_DIR not in text
+    assert df.SLIM not in text
+
+
+def test_baked_model_deps_without_gevent(baked_text: str, lean: df.ImageSpec) -> None:
+    assert "_install_pyfunc_deps" in baked_text  # MLflow's own step, which adds gunicorn[gevent]
+    text = df.customise(baked_text, lean)
+    assert "_install_pyfunc_deps" not in text
+    assert "C._install_model_dependencies_to_env('/opt/ml/model', env_manager='local')" in text
+
+
+def test_baked_flattened_lean_image_drops_its_installers(
+    baked_text: str, lean: df.ImageSpec
+) -> None:
+    flattened = df.customise(baked_text, dataclasses.replace(lean, build_ca=True))
+    assert "RUN python -m pip uninstall -y -q pip setuptools wheel" in _lines(flattened)
+    layered = df.customise(baked_text, lean)
+    assert "pip uninstall" not in layered, "a layered image keeps the base's pip anyway"
+    full = df.customise(baked_text, dataclasses.replace(lean, build_ca=True, full_mlflow=True))
+    assert "pip uninstall" not in full
+
+
+def test_template_image_keeps_pip_for_start_up_environments(
+    mlflow_template_text: str, lean: df.ImageSpec
+) -> None:
+    text = df.customise(mlflow_template_text, dataclasses.replace(lean, build_ca=True))
+    assert "pip uninstall" not in text
+
+
+def test_flattened_image_from_scratch_when_the_base_env_is_known(
+    mlflow_template_text: str, lean: df.ImageSpec
+) -> None:
+    base_env = ("PATH=/opt/venv/bin:/usr/bin:/bin", 'MESSAGE=say "hi"')
+    text = df.customise(
+        mlflow_template_text, dataclasses.replace(lean, build_ca=True, base_env=base_env)
+    )
+    lines = [line for line in _lines(text) if not line.startswith("#")]
+    final = lines[[i for i, line in enumerate(lines) if line.startswith("FROM")][-1] :]
+    assert final[0] == "FROM scratch"
+    assert final[1] == f"COPY --from={df.BUILD_STAGE} / /"
+    assert final[2] == 'ENV PATH="/opt/venv/bin:/usr/bin:/bin" MESSAGE="say \\"hi\\""'
+
+
+def test_pip_cache_never_lands_in_a_layer(mlflow_template_text: str, lean: df.ImageSpec) -> None:
+    lines = _lines(df.customise(mlflow_template_text, lean))
+    assert lines[lines.index("FROM turing-base:bookworm") + 1] == "ENV PIP_NO_CACHE_DIR=1"
+
+
+def test_stand_in_wheel_metadata_and_determinism() -> None:
+    data = mlflow_shim.wheel_bytes("3.17.2")
+    assert data == mlflow_shim.wheel_bytes("3.17.2"), "byte-identical, so the layer caches"
+    with zipfile.ZipFile(io.BytesIO(data)) as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read("mlflow-3.17.2.dist-info/METADATA").decode()
+    assert names == {
+        "mlflow-3.17.2.dist-info/METADATA",
+        "mlflow-3.17.2.dist-info/WHEEL",
+        "mlflow-3.17.2.dist-info/top_level.txt",
+        "mlflow-3.17.2.dist-info/RECORD",
+    }, "metadata only: the mlflow module comes from mlflow-skinny"
+    assert "Name: mlflow\nVersion: 3.17.2\n" in metadata
+    assert "Requires-Dist: mlflow-skinny==3.17.2" in metadata
+    assert "Requires-Dist: skops<1" in metadata
+    assert "skops" not in mlflow_shim.wheel_bytes("3.17.2", skops=False).decode("latin-1")
+    legacy = mlflow_shim.requirements("2.20.4")
+    assert "pandas<3" in legacy
+    assert "gunicorn<24" in legacy
+
+
+def test_skops_only_for_models_that_need_it(tmp_path: Path) -> None:
+    from turing_image_builder.context import _needs_skops
+    from turing_image_builder.options import BuildOptions
+
+    save_iris_model(tmp_path / "ctx" / "model_dir" / "iris")
+    assert _needs_skops(BuildOptions(model_uri="x"), tmp_path / "ctx")
+    assert _needs_skops(BuildOptions(), tmp_path / "empty"), "a template image may get any model"
+    other = tmp_path / "other" / "model_dir" / "m"
+    other.mkdir(parents=True)
+    (other / "MLmodel").write_text("flavors:\n  python_function: {}\n")
+    assert not _needs_skops(BuildOptions(model_uri="x"), tmp_path / "other")
