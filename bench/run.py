@@ -430,6 +430,8 @@ def main() -> int:
     parser.add_argument(
         "--images", action="store_true", help="also measure images (needs a Docker engine)"
     )
+    parser.add_argument("--starts", type=int, default=20, help="docker run starts per image")
+    parser.add_argument("--streak", type=int, default=100, help="consecutive starts, ours baked")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -491,7 +493,7 @@ def main() -> int:
         if args.images:
             from images import measure_images  # type: ignore[import-not-found]
 
-            report.images = measure_images(work, model)
+            report.images = measure_images(work, model, args.starts, args.streak)
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(asdict(report), indent=2) + "\n")

@@ -1,0 +1,156 @@
+"""Image-level figures: size, cold build, rebuild after a server-version change, start to /ping.
+
+For our template image, our baked image and MLflow's stock image (what
+``mlflow models build-docker --env-manager local`` writes, on the same local base image), all
+built here with the Docker engine. Called by ``bench/run.py --images``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = os.environ.get("BENCH_BASE_IMAGE", "turing-base:bookworm")
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+BIN = Path(sys.executable).parent
+
+
+def _wheel(source: Path, out: Path) -> Path:
+    subprocess.run([str(BIN / "hatch"), "build", "-t", "wheel", str(out)], cwd=source, check=True,
+                   capture_output=True)  # fmt: skip
+    return max(out.glob("*.whl"), key=lambda p: p.stat().st_mtime)
+
+
+def _bumped_server(work: Path) -> Path:
+    """A copy of the server source whose version differs: what a server upgrade looks like."""
+    copy = work / "server-bumped"
+    shutil.copytree(ROOT / "packages" / "scoring-server", copy, dirs_exist_ok=True)
+    about = copy / "src" / "turing_scoring_server" / "__about__.py"
+    about.write_text(re.sub(r'"(\d+\.\d+\.\d+)"', r'"\1.post1"', about.read_text()))
+    return copy
+
+
+def _context(work: Path, name: str, args: list[str]) -> Path:
+    ctx = work / f"ctx-{name}"
+    shutil.rmtree(ctx, ignore_errors=True)
+    ca = ["--build-ca-bundle", str(HOST_CA)] if HOST_CA.is_file() else []
+    cli = [str(BIN / "turing-image-build"), "build", "--base-image", BASE, "--dockerfile-only"]
+    subprocess.run([*cli, str(ctx), *ca, *args], check=True, capture_output=True)
+    return ctx
+
+
+def _stock_context(work: Path, model: Path) -> Path:
+    """Exactly what ``mlflow models build-docker --env-manager local`` writes, on our base.
+
+    The only addition is this machine's CA for pip, as one early layer (220 kB), so the image keeps
+    MLflow's own layers and sizes: it is measured as MLflow users get it.
+    """
+    from mlflow.pyfunc.backend import PyFuncBackend
+
+    ctx = work / "ctx-stock"
+    shutil.rmtree(ctx, ignore_errors=True)
+    PyFuncBackend(config={}, env_manager="local").generate_dockerfile(
+        model_uri=str(model), output_dir=str(ctx), base_image=BASE
+    )
+    if HOST_CA.is_file():
+        lines = (ctx / "Dockerfile").read_text().splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("FROM")) + 1
+        lines[at:at] = ["COPY bench-ca.pem /tmp/bench-ca.pem", "ENV PIP_CERT=/tmp/bench-ca.pem"]
+        (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+        shutil.copyfile(HOST_CA, ctx / "bench-ca.pem")
+    return ctx
+
+
+def _build(client: Any, ctx: Path, tag: str, nocache: bool) -> float:
+    started = time.monotonic()
+    client.images.build(path=str(ctx), tag=tag, nocache=nocache, rm=True, forcerm=True)
+    return time.monotonic() - started
+
+
+def _first_ping(client: Any, tag: str, model: Path | None, starts: int) -> dict[str, Any]:
+    """``docker run`` to the first ``/ping`` 200, ``starts`` times; failed starts counted."""
+    timings, failures = [], []
+    volumes = {str(model): {"bind": "/opt/ml/model", "mode": "ro"}} if model else None
+    for _ in range(starts):
+        started = time.monotonic()
+        container = client.containers.run(tag, ["serve"], detach=True, volumes=volumes,
+                                          ports={"8080/tcp": ("127.0.0.1", None)})  # fmt: skip
+        try:
+            url = None
+            while time.monotonic() - started < 120:
+                container.reload()
+                if container.status == "exited":
+                    failures.append(container.attrs["State"]["ExitCode"])
+                    break
+                if url is None:
+                    bound = container.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
+                    if bound:
+                        url = f"http://127.0.0.1:{bound[0]['HostPort']}/ping"
+                if url:
+                    try:
+                        if requests.get(url, timeout=1).status_code == 200:
+                            timings.append(time.monotonic() - started)
+                            break
+                    except requests.RequestException:
+                        pass
+                time.sleep(0.05)
+        finally:
+            container.remove(force=True)
+    return {
+        "starts": starts,
+        "answered": len(timings),
+        "failed_exit_codes": failures,
+        "median_s": round(statistics.median(timings), 2) if timings else None,
+        "max_s": round(max(timings), 2) if timings else None,
+    }
+
+
+def measure_images(work: Path, model: Path, starts: int = 20, streak: int = 100) -> dict[str, Any]:
+    """Build the three images and measure them; returns a JSON-able dict."""
+    import docker
+
+    client = docker.from_env(timeout=1800)
+    wheels = work / "wheels"
+    server = _wheel(ROOT / "packages" / "scoring-server", wheels)
+    plugin = _wheel(ROOT / "examples" / "turing-example-endpoints", wheels)
+    common = ["--server-wheel", str(server), "--extra-pip", str(plugin)]
+    contexts = {
+        "ours-template": _context(work, "template", common),
+        "ours-baked": _context(work, "baked", [*common, "--model-uri", str(model)]),
+        "mlflow-stock": _stock_context(work, model),
+    }
+    out: dict[str, Any] = {}
+    for name, ctx in contexts.items():
+        tag = f"turing-bench-{name}:latest"
+        cold = _build(client, ctx, tag, nocache=True)
+        size = client.images.get(tag).attrs["Size"]
+        out[name] = {"size_mb": round(size / 1e6), "cold_build_s": round(cold, 1)}
+    bumped = _wheel(_bumped_server(work), work / "wheels-bumped")
+    ctx = _context(
+        work, "template-bumped", ["--server-wheel", str(bumped), "--extra-pip", str(plugin)]
+    )
+    out["ours-template"]["rebuild_after_server_change_s"] = round(
+        _build(client, ctx, "turing-bench-ours-template:bumped", nocache=False), 1
+    )
+    for name in contexts:
+        mount = model if name == "ours-template" else None
+        out[name]["start_to_ping"] = _first_ping(
+            client, f"turing-bench-{name}:latest", mount, starts
+        )
+    if streak:
+        out["ours-baked"]["consecutive_starts"] = _first_ping(
+            client, "turing-bench-ours-baked:latest", None, streak
+        )
+    stock = out["mlflow-stock"]["size_mb"]
+    out["ours-baked"]["size_vs_stock"] = round(out["ours-baked"]["size_mb"] / stock, 3)
+    return out

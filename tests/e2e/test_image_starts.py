@@ -1,0 +1,116 @@
+"""The image always starts (or says why it cannot), and a lean baked image stays lean."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
+from tests.e2e.builder_fixtures import builder_serve
+
+pytestmark = pytest.mark.docker
+STARTS = 10  # 100 starts in a row run in bench/ (bench/images.py); here a bounded sample
+
+
+def _ping(port: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as resp:
+        return int(resp.status)
+
+
+def test_consecutive_starts_all_answer(builder_engine: Any, builder_baked_image: str) -> None:
+    timings = []
+    for _ in range(STARTS):
+        started = time.monotonic()
+        container = builder_engine.containers.run(
+            builder_baked_image, ["serve"], detach=True, ports={"8080/tcp": ("127.0.0.1", None)}
+        )
+        try:
+            container.reload()
+            port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
+            while time.monotonic() - started < 60:
+                container.reload()
+                assert container.status != "exited", container.logs().decode()[-2000:]
+                try:
+                    if _ping(port) == 200:
+                        timings.append(time.monotonic() - started)
+                        break
+                except OSError:
+                    time.sleep(0.05)
+        finally:
+            container.remove(force=True)
+    print("docker run to first /ping 200 (s):", ", ".join(f"{t:.2f}" for t in sorted(timings)))
+    assert len(timings) == STARTS
+
+
+def test_broken_model_exits_non_zero_with_one_line(
+    builder_engine: Any, builder_template_image: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("flavors:\n  python_function:\n    loader_module: nope_mod\n")
+    container = builder_engine.containers.run(
+        builder_template_image, ["serve"], detach=True,
+        environment={"MLFLOW_DISABLE_ENV_CREATION": "true"},
+        volumes={str(broken): {"bind": "/opt/ml/model", "mode": "ro"}},
+    )  # fmt: skip
+    try:
+        code = container.wait(timeout=120)["StatusCode"]
+        logs = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert code != 0
+    reasons = [
+        ln for ln in logs.splitlines() if ln.startswith("turing-scoring-server: cannot load")
+    ]
+    assert len(reasons) == 1, logs[-2000:]
+    assert "nope_mod" in reasons[0]
+
+
+def test_missing_model_exits_non_zero_with_one_line(
+    builder_engine: Any, builder_template_image: str
+) -> None:
+    container = builder_engine.containers.run(builder_template_image, ["serve"], detach=True)
+    try:
+        code = container.wait(timeout=60)["StatusCode"]
+        logs = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert code == 2
+    assert "no MLflow model at /opt/ml/model" in logs
+
+
+def test_disable_nginx_answers_on_the_published_port(
+    builder_engine: Any, builder_baked_image: str
+) -> None:
+    env = {"DISABLE_NGINX": "true"}
+    with (
+        builder_serve(builder_engine, builder_baked_image, env=env) as served,
+        urllib.request.urlopen(f"{served.url}/ping", timeout=5) as resp,
+    ):
+        assert resp.status == 200
+        assert "nginx" not in (resp.headers.get("Server") or "")
+
+
+_ABSENT = """
+import importlib.util, os, sysconfig
+site = sysconfig.get_paths()["purelib"]
+unused = ("gevent", "pyarrow", "matplotlib", "sqlalchemy", "pip")
+present = [m for m in unused if importlib.util.find_spec(m)]
+present += [d for d in ("mlflow/server/js", "pandas/tests") if os.path.isdir(os.path.join(site, d))]
+print(present)
+"""
+
+
+def test_lean_baked_image_has_no_full_mlflow_gevent_or_installers(
+    builder_engine: Any, builder_baked_image: str
+) -> None:
+    out = builder_engine.containers.run(
+        builder_baked_image, ["-c", _ABSENT], entrypoint=["python"], remove=True
+    )
+    assert out.decode().strip() == "[]"
+    size_mb = builder_engine.images.get(builder_baked_image).attrs["Size"] / 1e6
+    print(f"lean baked image: {size_mb:.0f} MB")
