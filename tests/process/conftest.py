@@ -51,6 +51,7 @@ def start_server(model: Path, tmp_path: Path, wait: bool = True, **env: str) -> 
         proc = subprocess.Popen(
             [sys.executable, "-m", "turing_scoring_server.container", "serve"],
             env=full_env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group: teardown can stop nginx and gunicorn
         )  # fmt: skip
     server = RunningServer(proc, f"http://127.0.0.1:{port}", log)
     if wait:
@@ -88,6 +89,18 @@ def server_factory(tmp_path: Path, nginx_available: None) -> Iterator[object]:
 
     yield factory
     for server in started:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait()
+        stop_group(server.proc)
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM the entrypoint (a graceful stop), then SIGKILL its whole group: nothing leaks."""
+    import contextlib
+    import signal
+
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

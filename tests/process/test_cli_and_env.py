@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.process.conftest import RunningServer
+from tests.process.conftest import RunningServer, stop_group
 
 pytestmark = pytest.mark.nginx
 
@@ -29,7 +29,7 @@ def test_cli_serve_runs_the_same_stack(
     with open(log, "a") as out:
         proc = subprocess.Popen(
             [str(cli), "serve", "-m", f"file://{iris_model}", "-p", str(port), "-w", "1"],
-            stdout=out, stderr=subprocess.STDOUT,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -44,9 +44,10 @@ def test_cli_serve_runs_the_same_stack(
         turing = requests.get(f"http://127.0.0.1:{port}/turing", timeout=5)
         assert turing.json() == {"turintech": "test"}
         assert turing.headers["Server"] == "nginx"
-    finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+    finally:
+        stop_group(proc)
 
 
 def test_cli_bad_model_uri_is_one_line(tmp_path: Path) -> None:

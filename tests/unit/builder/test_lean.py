@@ -133,3 +133,28 @@ def test_skops_only_for_models_that_need_it(tmp_path: Path) -> None:
     other.mkdir(parents=True)
     (other / "MLmodel").write_text("flavors:\n  python_function: {}\n")
     assert not _needs_skops(BuildOptions(model_uri="x"), tmp_path / "other")
+
+
+def test_env_and_labels_from_the_user(mlflow_template_text: str, spec: df.ImageSpec) -> None:
+    text = df.customise(
+        mlflow_template_text,
+        dataclasses.replace(
+            spec,
+            env={"TURING_NGINX_PROXY_TIMEOUT": "120", "GREETING": 'say "hi"'},
+            labels={**spec.labels, "team": "ml"},
+        ),
+    )
+    lines = _lines(text)
+    env = next(line for line in lines if "TURING_NGINX_PROXY_TIMEOUT" in line)
+    assert env == 'ENV TURING_NGINX_PROXY_TIMEOUT="120" \\\n    GREETING="say \\"hi\\""'
+    assert lines.index(env) > next(i for i, ln in enumerate(lines) if "TURING_ENV_MANAGER" in ln)
+    assert '"team"="ml"' in text
+
+
+@pytest.mark.parametrize("bad", ["NOEQUALS", "=value", "two words=x"])
+def test_bad_env_is_one_clear_error(bad: str) -> None:
+    from turing_image_builder.errors import OptionsError
+    from turing_image_builder.options import BuildOptions, validate
+
+    with pytest.raises(OptionsError, match="expected KEY=VALUE"):
+        validate(BuildOptions(env=(bad,)))

@@ -135,6 +135,13 @@ _PATH = click.Path(path_type=Path)
     help="Wire into MLflow < 2.21's own entrypoint [default: auto].",
 )
 @click.option(
+    "--env",
+    multiple=True,
+    help="KEY=VALUE set in the image (repeatable), e.g. TURING_NGINX_PROXY_TIMEOUT=120; "
+    "docker run -e still overrides it.",
+)
+@click.option("--label", multiple=True, help="KEY=VALUE image label (repeatable).")
+@click.option(
     "--full-mlflow",
     is_flag=True,
     default=None,

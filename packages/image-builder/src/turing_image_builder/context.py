@@ -192,6 +192,10 @@ def _needs_skops(options: BuildOptions, out: Path) -> bool:
     return True
 
 
+def _pairs(items: tuple[str, ...]) -> dict[str, str]:
+    return {k.strip(): v for k, _, v in (item.partition("=") for item in items)}
+
+
 def write(
     options: BuildOptions,
     the_plan: Plan,
@@ -263,7 +267,8 @@ def write(
         extra_index_urls=options.extra_index_url,
         runtime_ca=options.runtime_ca_bundle is not None,
         build_ca=options.build_ca_bundle is not None,
-        labels=_labels(options, the_plan, server),
+        labels={**_labels(options, the_plan, server), **_pairs(options.label)},
+        env=_pairs(options.env),
         full_mlflow=options.full_mlflow,
         base_env=base_env,
     )

@@ -94,6 +94,8 @@ class ImageSpec:
     build_ca: bool = False
     gunicorn_cmd_args: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Users' ``--env``: set after ours, so they win; ``docker run -e`` still overrides them."""
     full_mlflow: bool = False
     """Keep MLflow's ``pip install mlflow==X``; else the lean stand-in (:mod:`mlflow_shim`)."""
     base_env: tuple[str, ...] | None = None
@@ -371,6 +373,11 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
             f"    {contract.ENV_GUNICORN_CMD_ARGS}={_q(gunicorn)}"
         )
     )
+    if spec.env:
+        tail.append(Instruction("# turing-image-builder: --env settings"))
+        tail.append(
+            Instruction("ENV " + " \\\n    ".join(f"{k}={_q(v)}" for k, v in spec.env.items()))
+        )
     if spec.runtime_ca:
         tail += runtime_ca_steps()
     tail += labels_step({contract.SAGEMAKER_BIND_TO_PORT_LABEL: "true", **spec.labels})

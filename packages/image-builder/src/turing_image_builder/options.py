@@ -53,6 +53,8 @@ class BuildOptions:
     mlflow_version: str | None = None
     legacy: bool | None = None
     full_mlflow: bool = False
+    env: tuple[str, ...] = ()
+    label: tuple[str, ...] = ()
     verbose: bool = False
 
     @property
@@ -68,7 +70,7 @@ _PATHS = {
     "server_wheel",
     "server_source",
 }
-_LISTS = {"extra_pip", "extra_index_url"}
+_LISTS = {"extra_pip", "extra_index_url", "env", "label"}
 _BOOLS = {"install_java", "push", "ecr", "legacy", "full_mlflow", "verbose"}
 _NOT_IN_CONFIG = {"verbose"}
 KEYS: tuple[str, ...] = tuple(
@@ -191,6 +193,11 @@ def validate(options: BuildOptions) -> None:
         ok = path.is_file() if kind == "file" else path.is_dir()
         if not ok:
             raise OptionsError(f"{name} {path}: no such {kind}")
+    for flag, items in (("--env", options.env), ("--label", options.label)):
+        for item in items:
+            key, sep, _ = item.partition("=")
+            if not sep or not key.strip() or any(c.isspace() for c in key):
+                raise OptionsError(f"{flag} {item!r}: expected KEY=VALUE")
     for item in options.extra_pip:
         if item.endswith(".whl") and not Path(item).is_file():
             raise OptionsError(f"--extra-pip {item}: no such wheel file")

@@ -30,6 +30,19 @@ STOP_GRACE_SECONDS = 25.0
 """SageMaker kills 30 s after SIGTERM; children get this long before SIGKILL."""
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: get SIGTERM if the entrypoint dies, even by SIGKILL.
+
+    In a container PID 1's death ends everything anyway; on a host (``turing-scoring-server
+    serve``, tests) nginx and gunicorn would otherwise outlive a killed entrypoint.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):  # not Linux: nothing to do
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _say(message: str) -> None:
     print(f"turing-scoring-server: {message}", file=sys.stderr, flush=True)
 
@@ -106,8 +119,8 @@ class Supervisor:
         if self.activate:
             argv[0] = "python"
             command = " && ".join([*self.activate, "exec " + shlex.join(argv)])
-            return subprocess.Popen(["bash", "-c", command], env=env)
-        return subprocess.Popen(argv, env=env)
+            return subprocess.Popen(["bash", "-c", command], env=env, preexec_fn=_die_with_parent)
+        return subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
 
     def _nginx(self) -> subprocess.Popen[bytes]:
         conf = os.path.join(self.run_dir, "nginx.conf")
@@ -120,7 +133,7 @@ class Supervisor:
         with open(conf, "w", encoding="utf-8") as f:
             f.write(render(config))
         check(conf)
-        return subprocess.Popen([binary(), "-e", "stderr", "-c", conf])
+        return subprocess.Popen([binary(), "-e", "stderr", "-c", conf], preexec_fn=_die_with_parent)
 
     def _wait_ready(self, started: float) -> None:
         while not self._stop.is_set():
@@ -146,10 +159,11 @@ class Supervisor:
                 os.path.join(self.run_dir, "health.sock"),
                 lambda: self._ready.is_set() and self._children["gunicorn"].poll() is None,
             )
-            health.start()
             self._children["nginx"] = self._nginx()
         self._children["gunicorn"] = self._gunicorn()
         if health is not None:
+            # Threads only once the children are spawned: preexec_fn is unsafe with threads.
+            health.start()
             threading.Thread(target=self._wait_ready, args=(started,), daemon=True).start()
         code = self._watch()
         if health is not None:
