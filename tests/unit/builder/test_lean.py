@@ -120,6 +120,7 @@ def test_stand_in_wheel_metadata_and_determinism() -> None:
     legacy = mlflow_shim.requirements("2.20.4")
     assert "pandas<3" in legacy
     assert "gunicorn<24" in legacy
+    assert "Flask<4" in legacy, "MLflow 2.x's scoring server imports Flask"
 
 
 def test_skops_only_for_models_that_need_it(tmp_path: Path) -> None:

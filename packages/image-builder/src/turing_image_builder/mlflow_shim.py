@@ -31,8 +31,9 @@ def requirements(version: str, skops: bool = True) -> list[str]:
     major = int(version.split(".", 1)[0])
     if major >= 3:
         return [f"mlflow-skinny=={version}", "numpy<3", "pandas<4", *(["skops<1"] if skops else [])]
-    # MLflow 2.x caps pandas and numpy below 3; legacy images also run MLflow's own gunicorn.
-    return [f"mlflow-skinny=={version}", "numpy<3", "pandas<3", "gunicorn<24"]
+    # MLflow 2.x caps pandas and numpy below 3; its scoring server imports Flask and its
+    # container runs gunicorn (legacy images), both brought by the full distribution.
+    return [f"mlflow-skinny=={version}", "numpy<3", "pandas<3", "Flask<4", "gunicorn<24"]
 
 
 def filename(version: str) -> str:
