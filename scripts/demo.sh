@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh: the main job on the embedded example, from a fresh machine.
 # Installs the packages into .venv, makes a Docker engine available, builds a local base image
-# (no registry is needed), trains the iris model, builds the SageMaker image with the
-# turing-image-build CLI, runs it as SageMaker does (`docker run ... serve`, model mounted at
-# /opt/ml/model), prints the answers of /ping, /invocations and /turing, and stops the container.
+# (no registry is needed), trains the iris model, builds a SageMaker image with the model baked in
+# (turing-image-build --model-uri: nothing is installed when it starts), runs it as SageMaker does
+# (`docker run IMAGE serve`), prints the answers of /ping, /invocations and /turing, and stops it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,19 +32,24 @@ ca_args=()
 # it is used at build time only and lands in no layer of the image.
 [ -f /etc/ssl/certs/ca-certificates.crt ] && ca_args=(--build-ca-bundle /etc/ssl/certs/ca-certificates.crt)
 
-log "building the image $TAG (first build: a few minutes)"
-.venv/bin/turing-image-build --tag "$TAG" --base-image "$BASE" \
+log "building the image $TAG with the model baked in (first build: a few minutes)"
+.venv/bin/turing-image-build --tag "$TAG" --base-image "$BASE" --model-uri "$work/model" \
     --server-wheel "$server_wheel" --extra-pip "$plugin_wheel" "${ca_args[@]}"
 
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-log "running $TAG as SageMaker does: docker run -v MODEL:/opt/ml/model -p 127.0.0.1:$port:8080 $TAG serve"
-cid=$(docker run -d --rm -v "$(pwd)/$work/model:/opt/ml/model:ro" -p "127.0.0.1:$port:8080" "$TAG" serve)
-trap 'docker stop -t 30 "$cid" >/dev/null 2>&1 || true' EXIT
+log "running $TAG as SageMaker does: docker run -p 127.0.0.1:$port:8080 $TAG serve"
+cid=$(docker run -d -p "127.0.0.1:$port:8080" "$TAG" serve)
+trap 'docker stop -t 30 "$cid" >/dev/null 2>&1; docker rm -f "$cid" >/dev/null 2>&1 || true' EXIT
 
 url=http://127.0.0.1:$port
-for _ in $(seq 1 120); do
+for _ in $(seq 1 240); do
     curl -fsS -o /dev/null "$url/ping" 2>/dev/null && break
-    sleep 0.5
+    if [ "$(docker inspect -f '{{.State.Running}}' "$cid")" != true ]; then
+        echo "demo.sh: error: the container stopped; its log:" >&2
+        docker logs "$cid" 2>&1 | tail -n 30 >&2
+        exit 1
+    fi
+    sleep 0.25
 done
 
 show() { printf '\n$ %s\n' "$*"; "$@"; echo; }

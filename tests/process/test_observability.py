@@ -150,3 +150,10 @@ def test_text_logs_for_humans(server_factory: Any, iris_model: Path) -> None:
     line = next(ln for ln in server.output().splitlines() if "human-1" in ln)
     assert "GET /turing 200" in line
     assert not line.startswith("{")
+
+
+def test_ping_carries_a_request_id_too(server_factory: Any, iris_model: Path) -> None:
+    server: RunningServer = server_factory(iris_model)
+    ping = requests.get(server.url + "/ping", headers={"X-Request-ID": "ping-1"}, timeout=5)
+    assert ping.headers["X-Request-ID"] == "ping-1"
+    assert len(requests.get(server.url + "/ping", timeout=5).headers["X-Request-ID"]) == 32
