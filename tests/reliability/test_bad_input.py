@@ -70,7 +70,7 @@ def test_slow_clients_do_not_starve_the_workers(server_factory: Any, iris_model:
     print(dict(result.statuses), f"slowest {result.slowest * 1000:.0f} ms")
     assert set(result.statuses) == {200}
     assert not result.errors
-    assert result.slowest < 1.0
+    assert result.slowest < 2.0, "workers were not starved by the slow clients"
 
 
 @pytest.mark.parametrize(
