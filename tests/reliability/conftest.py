@@ -45,6 +45,17 @@ def worker_pids(server: RunningServer) -> list[int]:
     return [int(p) for p in out.split()]
 
 
+def booted_workers(server: RunningServer, count: int = 2, timeout: float = 30) -> list[int]:
+    """Worker pids once ``count`` have booted: the first /ping can come before the last fork."""
+    deadline = time.monotonic() + timeout
+    pids = worker_pids(server)
+    while len(pids) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+        pids = worker_pids(server)
+    assert len(pids) >= count, f"only {pids} booted"
+    return pids
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -19,6 +19,7 @@ from tests.reliability.conftest import (
     ROOT,
     LoadResult,
     RunningServer,
+    booted_workers,
     python_load,
     rss_mb,
     worker_pids,
@@ -41,7 +42,7 @@ def test_killed_worker_is_replaced_and_only_in_flight_requests_fail(
     server_factory: Any, iris_model: Path
 ) -> None:
     server: RunningServer = server_factory(iris_model)
-    before = worker_pids(server)
+    before = booted_workers(server)
     result = LoadResult()
     load = threading.Thread(target=python_load, args=(_predict(server.url), 8, 8.0, result))
     load.start()
@@ -100,7 +101,7 @@ def test_leaking_endpoint_is_contained_by_max_requests(
         iris_model, TURING_ENDPOINTS=FAULTS, PYTHONPATH=str(ROOT),
         GUNICORN_CMD_ARGS="--max-requests 10 --max-requests-jitter 0",
     )  # fmt: skip
-    first = set(worker_pids(server))
+    first = set(booted_workers(server))
     peak = 0.0
     for _ in range(60):
         assert requests.get(server.url + "/fault/leak", timeout=10).status_code == 200

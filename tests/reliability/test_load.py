@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.process.test_entrypoint import IRIS_ROW
-from tests.reliability.conftest import RunningServer, rss_mb, worker_pids
+from tests.reliability.conftest import RunningServer, booted_workers, rss_mb, worker_pids
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 SECONDS = 60
@@ -36,6 +36,7 @@ end
 
 def test_mixed_load_holds(server_factory: Any, iris_model: Path, wrk: str, tmp_path: Path) -> None:
     server: RunningServer = server_factory(iris_model)
+    booted_workers(server)
     script = tmp_path / "mixed.lua"
     script.write_text(MIXED % json.dumps(IRIS_ROW))
     samples: dict[int, list[float]] = {}
