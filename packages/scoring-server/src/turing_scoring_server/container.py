@@ -67,14 +67,15 @@ def prepare_environment(settings: Settings) -> list[str]:
     if activate:
         from .__about__ import __version__
 
-        wheels = []
+        wheels: list[str] = []
+        find_links: list[str] = []
         if os.path.isdir(c.WHEELHOUSE):
+            find_links = ["--find-links", c.WHEELHOUSE]
             wheels = [
                 os.path.join(c.WHEELHOUSE, w)
                 for w in sorted(os.listdir(c.WHEELHOUSE))
                 if w.endswith(".whl") and not w.startswith("turing_scoring_server-")
             ]
-        find_links = ["--find-links", c.WHEELHOUSE] if wheels or os.path.isdir(c.WHEELHOUSE) else []
         pins = [f"mlflow=={VERSION}", f"{c.DISTRIBUTION}=={__version__}"]
         install = shlex.join(["pip", "install", *find_links, *pins, *wheels])
         if subprocess.run(["bash", "-c", " && ".join([*activate, install])]).returncode != 0:

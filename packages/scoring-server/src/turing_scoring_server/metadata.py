@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, current_app
@@ -17,8 +18,6 @@ def _signature(model: Any) -> dict[str, Any] | None:
     if signature is None:
         return None
     as_dict = signature.to_dict()
-    import json
-
     # MLflow stores each part as a JSON string; callers want objects.
     return {k: json.loads(v) if isinstance(v, str) else v for k, v in as_dict.items()}
 
