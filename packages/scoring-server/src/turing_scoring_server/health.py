@@ -44,12 +44,7 @@ class HealthServer:
                 else:
                     body = _LOADING
                     status = 503
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                self._answer(status, body)
 
             def do_HEAD(self) -> None:
                 self.do_GET()
@@ -62,12 +57,22 @@ class HealthServer:
 
             def _not_allowed(self) -> None:
                 body = b'{"error_code": "NOT_IMPLEMENTED", "message": "Method not allowed"}'
-                self.send_response(405)
-                self.send_header("Allow", "GET, HEAD")
+                self._answer(405, body, Allow="GET, HEAD")
+
+            def _answer(self, status: int, body: bytes, **headers: str) -> None:
+                # nginx passes its request id on; echoing it here keeps /ping's location free of
+                # add_header, so users' server-level add_header snippets reach /ping too.
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
+                request_id = self.headers.get("X-Request-ID")
+                if request_id:
+                    self.send_header("X-Request-ID", request_id)
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
             def address_string(self) -> str:
                 return "nginx"
