@@ -113,20 +113,45 @@ def test_leaking_endpoint_is_contained_by_max_requests(
 
 
 def test_nginx_reload_under_load_drops_nothing(server_factory: Any, iris_model: Path) -> None:
+    """Three reloads (SIGHUP) under load: every request answered 200.
+
+    New connections are never refused and in-flight requests finish on the old workers. One race
+    is HTTP's, not ours: an old worker closes its *idle* keep-alive connections, and a client that
+    sends on one at that instant sees the connection close (clients retry that on a fresh
+    connection, as browsers, Go and the AWS SDKs do). So clients on fresh connections must see no
+    error at all, and keep-alive clients at most one per client per reload.
+    """
     server: RunningServer = server_factory(iris_model)
     nginx_master = subprocess.check_output(
         ["pgrep", "-P", str(server.proc.pid), "-x", "nginx"], text=True
     ).split()[0]
-    result = LoadResult()
-    load = threading.Thread(target=python_load, args=(_predict(server.url), 8, 6.0, result))
-    load.start()
+    url = server.url + "/invocations"
+    kept, fresh = LoadResult(), LoadResult()
+    loads = [
+        threading.Thread(target=python_load, args=(_predict(server.url), 4, 6.0, kept)),
+        threading.Thread(
+            target=python_load,
+            args=(
+                lambda s: s.post(url, json=ROWS_100, timeout=10, headers={"Connection": "close"}),
+                4,
+                6.0,
+                fresh,
+            ),
+        ),
+    ]
+    for load in loads:
+        load.start()
     for _ in range(3):
         time.sleep(1.5)
         os.kill(int(nginx_master), signal.SIGHUP)
-    load.join()
-    print(dict(result.statuses), dict(result.errors))
-    assert set(result.statuses) == {200}
-    assert not result.errors
+    for load in loads:
+        load.join()
+    print(f"keep-alive: {dict(kept.statuses)} {dict(kept.errors)}; "
+          f"fresh connections: {dict(fresh.statuses)} {dict(fresh.errors)}")  # fmt: skip
+    assert set(kept.statuses) == set(fresh.statuses) == {200}
+    assert not fresh.errors
+    assert set(kept.errors) <= {"ConnectionError"}
+    assert sum(kept.errors.values()) <= 3 * 4
     assert server.proc.poll() is None
 
 

@@ -177,3 +177,74 @@ def test_legacy_gunicorn_args_make_gunicorn_serve_our_app() -> None:
     parsed = Config(usage="%(prog)s").parser().parse_args(argv)
     assert parsed.args[0] == contract.WSGI_APP
     assert parsed.timeout == 90
+
+
+def test_user_steps_in_their_documented_places(
+    mlflow_template_text: str, spec: df.ImageSpec
+) -> None:
+    custom = dataclasses.replace(
+        spec,
+        apt_packages=("libgomp1", "curl"),
+        user_copies=(("turing-user-files/1/data.json", "/opt/ml/code/data.json"),),
+        user_snippets=("RUN echo one > /tmp/one\nENV MY_FLAG=1\n",),
+        nginx_files=True,
+        env={"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "120"},
+    )
+    lines = _lines(df.customise(mlflow_template_text, custom))
+    apt_at = _index(lines, "RUN apt-get update \\\n && DEBIAN_FRONTEND")
+    mlflow_at = _index(lines, "RUN pip install")
+    copy_at = _index(lines, 'COPY ["turing-user-files/1/data.json", "/opt/ml/code/data.json"]')
+    snippet_at = _index(lines, "RUN echo one > /tmp/one")
+    nginx_at = _index(lines, "RUN command -v nginx")
+    server_at = _index(lines, f"COPY {df.WHEELS_DIR}/")
+    timeout_at = _index(lines, 'ENV MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="120"')
+    nginx_files_at = _index(lines, f"COPY {df.NGINX_DIR}/ {contract.NGINX_SNIPPETS_DIR}/")
+    check_at = _index(lines, "RUN turing-scoring-server render-nginx --check")
+    entry_at = _index(lines, "ENTRYPOINT")
+    assert _index(lines, "FROM") < apt_at < mlflow_at < copy_at < snippet_at < nginx_at
+    assert nginx_at < server_at < timeout_at < nginx_files_at < check_at < entry_at
+    assert "'libgomp1' 'curl'" in lines[apt_at] or "libgomp1 curl" in lines[apt_at]
+    assert "rm -rf /var/lib/apt/lists/*" in lines[apt_at]
+    assert lines[snippet_at - 1] == "# turing-image-builder: your Dockerfile snippet 1 starts"
+    assert lines[snippet_at + 2] == "# turing-image-builder: your Dockerfile snippet 1 ends"
+
+
+def test_every_image_checks_its_nginx_configuration(
+    mlflow_template_text: str, spec: df.ImageSpec
+) -> None:
+    lines = _lines(df.customise(mlflow_template_text, spec))
+    assert "RUN turing-scoring-server render-nginx --check" in lines
+    assert not any(line.startswith(f"COPY {df.NGINX_DIR}/") for line in lines)
+
+
+def test_nginx_template_is_named_by_its_env(mlflow_template_text: str, spec: df.ImageSpec) -> None:
+    custom = dataclasses.replace(spec, nginx_files=True, nginx_template=True)
+    text = df.customise(mlflow_template_text, custom)
+    template = f"{contract.NGINX_SNIPPETS_DIR}/{df.NGINX_TEMPLATE_NAME}"
+    assert f'ENV {contract.ENV_NGINX_TEMPLATE}="{template}"' in text
+
+
+@pytest.mark.parametrize("keyword", ["FROM python:3.11", 'ENTRYPOINT ["x"]', 'CMD ["y"]'])
+def test_snippets_may_not_change_stage_or_entrypoint(keyword: str) -> None:
+    with pytest.raises(df.DockerfileError, match="not allowed in a snippet"):
+        df.check_snippet(f"RUN true\n{keyword}\n", "steps.Dockerfile")
+
+
+def test_empty_snippet_is_refused() -> None:
+    with pytest.raises(df.DockerfileError, match="is empty"):
+        df.check_snippet("\n\n", "steps.Dockerfile")
+
+
+def test_user_steps_survive_the_build_ca_flatten(
+    mlflow_template_text: str, spec: df.ImageSpec
+) -> None:
+    custom = dataclasses.replace(
+        spec, build_ca=True, apt_packages=("libgomp1",), user_snippets=("RUN touch /x\n",)
+    )
+    lines = _lines(df.customise(mlflow_template_text, custom))
+    froms = [i for i, line in enumerate(lines) if line.startswith("FROM")]
+    assert len(froms) == 2
+    build, final = lines[froms[0] : froms[1]], lines[froms[1] :]
+    assert any("apt-get install" in line for line in build)
+    assert "RUN touch /x" in build
+    assert [line for line in final if line.startswith("RUN")] == []

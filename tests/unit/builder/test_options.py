@@ -124,8 +124,52 @@ def test_missing_explicit_config(tmp_path: Path) -> None:
         ({"extra_pip": ("/nonexistent/p-1-py3-none-any.whl",)}, "no such wheel"),
         ({"tag": "a b"}, "not an image reference"),
         ({"env_manager": "pipenv"}, "choose one of local, virtualenv, conda"),
+        ({"apt_packages": ("libgomp1; rm -rf /",)}, "not a Debian package name"),
+        ({"copy": ("README.md",)}, "expected SRC:DEST"),
+        ({"copy": ("README.md:relative/dest",)}, "absolute DEST"),
+        ({"copy": ("/nonexistent/x:/opt/x",)}, "no such file or directory"),
+        ({"dockerfile_snippet": (Path("/nonexistent/snippet"),)}, "no such file"),
+        ({"nginx_server_snippet": (Path("/nonexistent/a.conf"),)}, "no such file"),
+        ({"nginx_template": Path("/nonexistent/nginx.conf")}, "no such file"),
+        ({"timeout": 0}, "positive number of seconds"),
+        ({"index_url": "https://me:s3cret@pypi.internal/simple"}, "holds a password"),
+        ({"extra_index_url": ("https://me:tok@mirror/simple",)}, "holds a password"),
+        ({"max_body_size": "lots"}, "expected a size"),
     ],
 )
 def test_contradictions_are_refused(given: dict[str, object], message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         options.resolve(_flags(**given), list(given), {})
+
+
+def test_apt_packages_split_and_keep_pins() -> None:
+    given = ["libgomp1 curl", "ca-certificates,libpq5=15.8-0+deb12u1"]
+    assert options.apt_package_names(given) == [
+        "libgomp1", "curl", "ca-certificates", "libpq5=15.8-0+deb12u1",
+    ]  # fmt: skip
+
+
+def test_customisation_keys_in_config_resolve_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx" / "headers.conf").write_text("add_header X-A 1 always;\n")
+    (tmp_path / "steps.Dockerfile").write_text("RUN true\n")
+    (tmp_path / "data.json").write_text("{}")
+    config = tmp_path / "build.toml"
+    config.write_text(
+        'timeout = 120\napt-packages = ["libgomp1"]\ndockerfile-snippet = "steps.Dockerfile"\n'
+        'copy = ["data.json:/opt/ml/code/data.json"]\n'
+        'nginx-server-snippet = ["nginx/headers.conf"]\n'
+    )
+    resolved = options.resolve(_flags(), [], options.load_config(config))
+    assert resolved.timeout == 120
+    assert resolved.apt_packages == ("libgomp1",)
+    assert resolved.dockerfile_snippet == (tmp_path / "steps.Dockerfile",)
+    assert resolved.copy == (f"{tmp_path / 'data.json'}:/opt/ml/code/data.json",)
+    assert resolved.nginx_server_snippet == (tmp_path / "nginx" / "headers.conf",)
+
+
+def test_timeout_in_config_must_be_an_integer(tmp_path: Path) -> None:
+    config = tmp_path / "build.toml"
+    config.write_text('timeout = "long"\n')
+    with pytest.raises(OptionsError, match="timeout must be an integer"):
+        options.load_config(config)

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from .errors import BuildError
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_NOISE = re.compile(r"^(---> |Removing intermediate container|Successfully )")
 
 
 def save_log(lines: list[str]) -> Path:
@@ -41,6 +42,7 @@ def build_image(
     console = console or Console(stderr=True)
     lines: list[str] = []
     step, total, current = 0, 0, ""
+    step_output: list[str] = []
     image_id: str | None = None
     error: str | None = None
     started = time.monotonic()
@@ -65,7 +67,14 @@ def build_image(
                     text = str(chunk["stream"])
                     lines.append(text)
                     match = _STEP.match(text.strip())
-                    if match:
+                    if not match:
+                        step_output += [
+                            line.strip()
+                            for line in text.splitlines()
+                            if line.strip() and not _NOISE.match(line.strip())
+                        ]
+                    else:
+                        step_output = []
                         step, total, current = (
                             int(match.group(1)),
                             int(match.group(2)),
@@ -86,6 +95,9 @@ def build_image(
         log = save_log(lines)
         where = f" at step {step}/{total} ({current[:80]})" if step else ""
         reason = (error or "no image produced").strip().splitlines()[-1][:300]
+        if step_output:
+            # What the failing step printed last says why (pip's or nginx -t's error, ...).
+            reason = f"{step_output[-1][:300]} ({reason})"
         raise BuildError(f"docker build of {tag} failed{where}: {reason}; full log: {log}")
     took = time.monotonic() - started
     console.print(f"built [bold]{tag}[/] ({image_id[:19]}) in {took:.0f} s, {total} steps")

@@ -149,6 +149,53 @@ _PATH = click.Path(path_type=Path)
     "the lean mlflow-skinny.",
 )
 @click.option(
+    "--timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seconds a request may take; raises the app's, gunicorn's and nginx's limits together "
+    "[default: 60, MLflow's].",
+)
+@click.option(
+    "--max-body-size",
+    default=None,
+    help="Largest request body nginx accepts, e.g. 500m [default: 100m].",
+)
+@click.option(
+    "--apt-packages",
+    multiple=True,
+    help="Debian packages to install (repeatable, or space/comma separated), e.g. libgomp1.",
+)
+@click.option(
+    "--dockerfile-snippet",
+    type=_PATH,
+    multiple=True,
+    help="Dockerfile lines inserted after the model's dependencies, before the server "
+    "(repeatable; no FROM, ENTRYPOINT or CMD).",
+)
+@click.option(
+    "--copy",
+    multiple=True,
+    help="SRC:DEST file or directory copied into the image (repeatable), before the snippets.",
+)
+@click.option(
+    "--nginx-server-snippet",
+    type=_PATH,
+    multiple=True,
+    help="nginx directives for the server block (repeatable); checked with nginx -t.",
+)
+@click.option(
+    "--nginx-location-snippet",
+    type=_PATH,
+    multiple=True,
+    help="nginx directives for every proxied location (repeatable); checked with nginx -t.",
+)
+@click.option(
+    "--nginx-template",
+    type=_PATH,
+    default=None,
+    help="Your whole nginx.conf template (last resort; see the docs); checked with nginx -t.",
+)
+@click.option(
     "--config",
     "config_file",
     type=_PATH,

@@ -24,7 +24,7 @@ from . import dockerfile as df
 from . import versions
 from .__about__ import __version__
 from .errors import BuilderError, OptionsError
-from .options import BuildOptions
+from .options import BuildOptions, apt_package_names, copy_pairs
 
 LABEL_PREFIX = "com.turintech.image-builder"
 
@@ -90,6 +90,13 @@ def plan(options: BuildOptions) -> Plan:
             f"legacy images with --env-manager {options.env_manager}: MLflow's own entrypoint "
             "would start gunicorn in the model's environment, where the server is not installed; "
             "use --env-manager local"
+        )
+    for snippet in options.dockerfile_snippet:
+        _read_snippet(snippet)
+    if choice.legacy and options.nginx_template is not None:
+        raise OptionsError(
+            "--nginx-template with a legacy image (MLflow < 2.21): MLflow starts nginx with the "
+            "server's legacy render; use --nginx-server-snippet / --nginx-location-snippet"
         )
     requirement = None
     if options.server_wheel is not None:
@@ -255,6 +262,15 @@ def write(
     if options.runtime_ca_bundle is not None:
         shutil.copyfile(options.runtime_ca_bundle, out / df.RUNTIME_CA_NAME)
 
+    copies = _user_files(options, out)
+    snippets = tuple(_read_snippet(path) for path in options.dockerfile_snippet)
+    nginx_files = _nginx_files(options, out)
+    settings = {}
+    if options.timeout is not None:
+        settings[contract.ENV_REQUEST_TIMEOUT] = str(options.timeout)
+    if options.max_body_size is not None:
+        settings[contract.ENV_MAX_BODY_SIZE] = options.max_body_size
+
     spec = df.ImageSpec(
         mlflow_version=the_plan.mlflow_version,
         builder_mlflow_version=the_plan.builder_mlflow_version,
@@ -268,13 +284,54 @@ def write(
         runtime_ca=options.runtime_ca_bundle is not None,
         build_ca=options.build_ca_bundle is not None,
         labels={**_labels(options, the_plan, server), **_pairs(options.label)},
-        env=_pairs(options.env),
+        env={**settings, **_pairs(options.env)},
         full_mlflow=options.full_mlflow,
+        apt_packages=tuple(apt_package_names(options.apt_packages)),
+        user_copies=copies,
+        user_snippets=snippets,
+        nginx_files=nginx_files,
+        nginx_template=options.nginx_template is not None,
         base_env=base_env,
     )
     text = df.customise(mlflow_text, spec)
     (out / "Dockerfile").write_text(text, encoding="utf-8")
     return Context(path=out, dockerfile=text, spec=spec, server_version=server)
+
+
+def _user_files(options: BuildOptions, out: Path) -> tuple[tuple[str, str], ...]:
+    """``--copy`` sources into numbered context directories (same names never clash)."""
+    pairs = []
+    for i, (src, dest) in enumerate(copy_pairs(options.copy), 1):
+        where = out / df.USER_FILES_DIR / str(i)
+        where.mkdir(parents=True)
+        if src.is_dir():
+            shutil.copytree(src, where / src.name, symlinks=True)
+        else:
+            shutil.copy2(src, where / src.name)
+        pairs.append((f"{df.USER_FILES_DIR}/{i}/{src.name}", dest))
+    return tuple(pairs)
+
+
+def _read_snippet(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    df.check_snippet(text, str(path))
+    return text
+
+
+def _nginx_files(options: BuildOptions, out: Path) -> bool:
+    """Users' nginx snippets (``server.d``/``location.d``) and template into the context."""
+    root = out / df.NGINX_DIR
+    for sub, paths in (
+        ("server.d", options.nginx_server_snippet),
+        ("location.d", options.nginx_location_snippet),
+    ):
+        for i, path in enumerate(paths, 1):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, root / sub / f"{i:02d}-{path.stem}.conf")
+    if options.nginx_template is not None:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(options.nginx_template, root / df.NGINX_TEMPLATE_NAME)
+    return root.is_dir()
 
 
 def temporary_dir() -> Path:

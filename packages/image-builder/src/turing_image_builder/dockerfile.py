@@ -41,6 +41,11 @@ _CONFIG_KEYWORDS = frozenset({"ENV", "WORKDIR", "LABEL", "EXPOSE", "USER", "ENTR
                               "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME"})  # fmt: skip
 
 _MLFLOW_PIN = re.compile(r"\bmlflow==[^\s\"']+")
+USER_FILES_DIR = "turing-user-files"
+"""Context directory holding ``--copy`` sources, one numbered sub-directory per item."""
+NGINX_DIR = "turing-nginx"
+"""Context directory copied to ``contract.NGINX_SNIPPETS_DIR`` (snippets and template)."""
+NGINX_TEMPLATE_NAME = "nginx.conf.template"
 SHIM_DIR = "turing-mlflow"
 """Context directory of the lean ``mlflow`` stand-in wheel, copied to ``SHIM_PATH``."""
 SHIM_PATH = "/opt/turing/mlflow"
@@ -98,6 +103,15 @@ class ImageSpec:
     """Users' ``--env``: set after ours, so they win; ``docker run -e`` still overrides them."""
     full_mlflow: bool = False
     """Keep MLflow's ``pip install mlflow==X``; else the lean stand-in (:mod:`mlflow_shim`)."""
+    apt_packages: tuple[str, ...] = ()
+    """``--apt-packages``: installed right after the base, before MLflow's own steps."""
+    user_copies: tuple[tuple[str, str], ...] = ()
+    """``--copy``: (path in the context, destination in the image)."""
+    user_snippets: tuple[str, ...] = ()
+    """``--dockerfile-snippet`` texts, inserted before nginx and the server."""
+    nginx_files: bool = False
+    """The context has ``NGINX_DIR`` (users' nginx snippets and/or template) to copy in."""
+    nginx_template: bool = False
     base_env: tuple[str, ...] | None = None
     """The base image's ``ENV`` (``KEY=value``), when known: a flattened image is then built
     ``FROM scratch`` with them re-declared, instead of copying the build over the base again."""
@@ -305,7 +319,7 @@ def legacy_nginx_step() -> list[Instruction]:
             "# turing-image-builder: MLflow < 2.21 starts nginx with its packaged conf; "
             "render ours over it"
         ),
-        Instruction(f'RUN turing-scoring-server render-nginx --legacy -o "$({where})"'),
+        Instruction(f'RUN turing-scoring-server render-nginx --legacy --check -o "$({where})"'),
     ]
 
 
@@ -323,6 +337,81 @@ def legacy_gunicorn_args(extra: str = "") -> str:
     return f"{options} -- {contract.WSGI_APP}"
 
 
+def apt_steps(packages: Sequence[str]) -> list[Instruction]:
+    """``--apt-packages`` in one layer, apt lists removed in it; early, as system libraries
+    rarely change and a model's pip install may need them (libgomp for LightGBM...)."""
+    if not packages:
+        return []
+    names = " ".join(shlex.quote(p) for p in packages)
+    return [
+        Instruction("# turing-image-builder: system packages (--apt-packages)"),
+        Instruction(
+            "RUN apt-get update \\\n"
+            " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\\n"
+            f"    {names} \\\n"
+            " && rm -rf /var/lib/apt/lists/*"
+        ),
+    ]
+
+
+# A snippet runs in the middle of our single-stage Dockerfile: it may add files and run commands,
+# but not start another stage or replace the contract's entrypoint.
+_SNIPPET_FORBIDDEN = frozenset({"FROM", "ENTRYPOINT", "CMD"})
+
+
+def check_snippet(text: str, name: str) -> list[Instruction]:
+    """A ``--dockerfile-snippet`` parsed, or a :class:`DockerfileError` naming what is refused."""
+    ins = parse(text)
+    for x in ins:
+        if x.keyword in _SNIPPET_FORBIDDEN:
+            raise DockerfileError(
+                f"--dockerfile-snippet {name}: {x.keyword} is not allowed in a snippet "
+                "(--base-image chooses the base; the entrypoint is the server's contract)"
+            )
+    if not ins:
+        raise DockerfileError(f"--dockerfile-snippet {name} is empty")
+    return ins
+
+
+def user_steps(spec: ImageSpec) -> list[Instruction]:
+    """``--copy`` then ``--dockerfile-snippet``s: after MLflow's steps (model and its
+    dependencies), before nginx and the server, so a server upgrade reuses their layers."""
+    out: list[Instruction] = []
+    if spec.user_copies:
+        out.append(Instruction("# turing-image-builder: extra files (--copy)"))
+        out += [Instruction(f"COPY {_json_args(src, dest)}") for src, dest in spec.user_copies]
+    for i, text in enumerate(spec.user_snippets, 1):
+        out.append(Instruction(f"# turing-image-builder: your Dockerfile snippet {i} starts"))
+        out += parse(text)
+        out.append(Instruction(f"# turing-image-builder: your Dockerfile snippet {i} ends"))
+    return out
+
+
+def _json_args(*args: str) -> str:
+    """Exec-form (JSON array) arguments: paths with spaces stay whole."""
+    return json.dumps(list(args))
+
+
+def nginx_check_steps(spec: ImageSpec) -> list[Instruction]:
+    """Users' nginx files copied in, then ``nginx -t`` on the configuration the container will
+    render, so a broken snippet or template fails the build, not the first start."""
+    out: list[Instruction] = []
+    if spec.nginx_files:
+        out.append(
+            Instruction("# turing-image-builder: your nginx snippets / template (--nginx-*)")
+        )
+        out.append(Instruction(f"COPY {NGINX_DIR}/ {contract.NGINX_SNIPPETS_DIR}/"))
+    if spec.nginx_template:
+        template = f"{contract.NGINX_SNIPPETS_DIR}/{NGINX_TEMPLATE_NAME}"
+        out.append(Instruction(f"ENV {contract.ENV_NGINX_TEMPLATE}={_q(template)}"))
+    if not spec.legacy:
+        out.append(
+            Instruction("# turing-image-builder: nginx -t on the configuration this image serves")
+        )
+        out.append(Instruction("RUN turing-scoring-server render-nginx --check"))
+    return out
+
+
 def labels_step(labels: Mapping[str, str]) -> list[Instruction]:
     """One LABEL instruction (one config change) with every label, values JSON-quoted."""
     if not labels:
@@ -336,7 +425,11 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     ins = parse(mlflow_text)
     from_at = _index_of(ins, "FROM", "FROM line")
     # No pip cache in any layer, whatever the base image sets.
-    ins[from_at + 1 : from_at + 1] = [Instruction("ENV PIP_NO_CACHE_DIR=1"), *index_steps(spec)]
+    ins[from_at + 1 : from_at + 1] = [
+        Instruction("ENV PIP_NO_CACHE_DIR=1"),
+        *index_steps(spec),
+        *apt_steps(spec.apt_packages),
+    ]
 
     pin_at = next(
         (i for i, x in enumerate(ins) if re.match(r"RUN pip install\b.*mlflow", x.text.lstrip())),
@@ -355,15 +448,13 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     env_at = _index_of(ins, f"ENV {contract.ENV_DISABLE_ENV_CREATION}=", "env-creation ENV")
     baked = ins[env_at].text.split("=", 1)[1].strip().lower() == "true"
     installers = drop_installers() if baked and not spec.full_mlflow and spec.build_ca else []
-    ins[env_at:env_at] = nginx_step() + server_steps(spec) + installers
+    ins[env_at:env_at] = user_steps(spec) + nginx_step() + server_steps(spec) + installers
 
     entry_at = _index_of(ins, "ENTRYPOINT", "ENTRYPOINT")
     tail: list[Instruction] = []
-    if spec.legacy:
-        tail += legacy_nginx_step()
-        gunicorn = legacy_gunicorn_args(spec.gunicorn_cmd_args)
-    else:
-        gunicorn = spec.gunicorn_cmd_args
+    gunicorn = (
+        legacy_gunicorn_args(spec.gunicorn_cmd_args) if spec.legacy else spec.gunicorn_cmd_args
+    )
     tail.append(
         Instruction("# turing-image-builder: run-time settings; override with docker run -e")
     )
@@ -378,6 +469,10 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         tail.append(
             Instruction("ENV " + " \\\n    ".join(f"{k}={_q(v)}" for k, v in spec.env.items()))
         )
+    # After the ENV above: the check (and a legacy image's render) sees the image's settings.
+    tail += nginx_check_steps(spec)
+    if spec.legacy:
+        tail += legacy_nginx_step()
     if spec.runtime_ca:
         tail += runtime_ca_steps()
     tail += labels_step({contract.SAGEMAKER_BIND_TO_PORT_LABEL: "true", **spec.labels})

@@ -8,11 +8,13 @@ relative to that file, so a project's settings work from any directory.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import OptionsError
 
@@ -55,6 +57,16 @@ class BuildOptions:
     full_mlflow: bool = False
     env: tuple[str, ...] = ()
     label: tuple[str, ...] = ()
+    timeout: int | None = None
+    """Seconds a request may take, end to end (app, gunicorn and nginx raised together)."""
+    max_body_size: str | None = None
+    apt_packages: tuple[str, ...] = ()
+    dockerfile_snippet: tuple[Path, ...] = ()
+    copy: tuple[str, ...] = ()
+    """``SRC:DEST`` pairs; ``SRC`` resolved against the config file's directory when relative."""
+    nginx_server_snippet: tuple[Path, ...] = ()
+    nginx_location_snippet: tuple[Path, ...] = ()
+    nginx_template: Path | None = None
     verbose: bool = False
 
     @property
@@ -69,8 +81,11 @@ _PATHS = {
     "dockerfile_only",
     "server_wheel",
     "server_source",
+    "nginx_template",
 }
-_LISTS = {"extra_pip", "extra_index_url", "env", "label"}
+_PATH_LISTS = {"dockerfile_snippet", "nginx_server_snippet", "nginx_location_snippet"}
+_LISTS = {"extra_pip", "extra_index_url", "env", "label", "apt_packages", "copy", *_PATH_LISTS}
+_INTS = {"timeout"}
 _BOOLS = {"install_java", "push", "ecr", "legacy", "full_mlflow", "verbose"}
 _NOT_IN_CONFIG = {"verbose"}
 KEYS: tuple[str, ...] = tuple(
@@ -124,7 +139,15 @@ def _coerce(path: Path, key: str, value: Any) -> Any:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise OptionsError(f"{path}: {key} must be a string or a list of strings")
+        if name in _PATH_LISTS:
+            return tuple(_relative_to(path, v) for v in value)
+        if name == "copy":
+            return tuple(_copy_relative_to(path, v) for v in value)
         return tuple(value)
+    if name in _INTS:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise OptionsError(f"{path}: {key} must be an integer")
+        return value
     if name in _BOOLS:
         if not isinstance(value, bool):
             raise OptionsError(f"{path}: {key} must be true or false")
@@ -132,8 +155,41 @@ def _coerce(path: Path, key: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise OptionsError(f"{path}: {key} must be a string")
     if name in _PATHS:
-        return (path.parent / value).resolve() if not Path(value).is_absolute() else Path(value)
+        return _relative_to(path, value)
     return value
+
+
+def _relative_to(config: Path, value: str) -> Path:
+    return Path(value) if Path(value).is_absolute() else (config.parent / value).resolve()
+
+
+def _copy_relative_to(config: Path, value: str) -> str:
+    src, sep, dest = value.rpartition(":")
+    return f"{_relative_to(config, src)}:{dest}" if sep and src else value
+
+
+def copy_pairs(items: Sequence[str]) -> list[tuple[Path, str]]:
+    """``--copy SRC:DEST`` items as (source path, absolute destination in the image)."""
+    pairs = []
+    for item in items:
+        src, sep, dest = item.rpartition(":")
+        if not sep or not src or not dest.startswith("/"):
+            raise OptionsError(f"--copy {item!r}: expected SRC:DEST with an absolute DEST")
+        pairs.append((Path(src), dest))
+    return pairs
+
+
+def apt_package_names(items: Sequence[str]) -> list[str]:
+    """``--apt-packages`` items (each may hold several, space or comma separated), checked."""
+    names = [name for item in items for name in re.split(r"[\s,]+", item) if name]
+    for name in names:
+        if not _APT_NAME.match(name):
+            raise OptionsError(f"--apt-packages {name!r} is not a Debian package name")
+    return list(dict.fromkeys(names))
+
+
+# Debian package names, optionally with an architecture (:amd64) or a version (=1.2-3).
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:-]+)?$")
 
 
 def resolve(
@@ -160,6 +216,9 @@ def resolve(
     for name in _PATHS:
         if values.get(name) is not None:
             values[name] = Path(values[name])
+    for name in _PATH_LISTS:
+        if name in values:
+            values[name] = tuple(Path(v) for v in values[name])
     options = BuildOptions(**values)
     validate(options)
     return options
@@ -193,11 +252,43 @@ def validate(options: BuildOptions) -> None:
         ok = path.is_file() if kind == "file" else path.is_dir()
         if not ok:
             raise OptionsError(f"{name} {path}: no such {kind}")
+    for flag, paths in (
+        ("--dockerfile-snippet", options.dockerfile_snippet),
+        ("--nginx-server-snippet", options.nginx_server_snippet),
+        ("--nginx-location-snippet", options.nginx_location_snippet),
+        ("--nginx-template", (options.nginx_template,) if options.nginx_template else ()),
+    ):
+        for snippet in paths:
+            if not snippet.is_file():
+                raise OptionsError(f"{flag} {snippet}: no such file")
+    for src, _ in copy_pairs(options.copy):
+        if not src.exists():
+            raise OptionsError(f"--copy {src}: no such file or directory")
+    apt_package_names(options.apt_packages)
+    if options.timeout is not None and options.timeout < 1:
+        raise OptionsError(f"--timeout {options.timeout}: give a positive number of seconds")
+    if options.max_body_size is not None and not re.fullmatch(
+        r"\d+[kKmMgG]?", options.max_body_size
+    ):
+        raise OptionsError(
+            f"--max-body-size {options.max_body_size!r}: expected a size such as 100m, 512k or 0"
+        )
     for flag, items in (("--env", options.env), ("--label", options.label)):
         for item in items:
             key, sep, _ = item.partition("=")
             if not sep or not key.strip() or any(c.isspace() for c in key):
                 raise OptionsError(f"{flag} {item!r}: expected KEY=VALUE")
+    for flag, urls in (
+        ("--index-url", (options.index_url,) if options.index_url else ()),
+        ("--extra-index-url", options.extra_index_url),
+    ):
+        for url in urls:
+            if urlsplit(url).password is not None:
+                raise OptionsError(
+                    f"{flag}: the URL holds a password, which would be stored in the image's "
+                    "environment (PIP_INDEX_URL); use a credential-free mirror, or a build with "
+                    "--dockerfile-only and your own secret handling"
+                )
     for item in options.extra_pip:
         if item.endswith(".whl") and not Path(item).is_file():
             raise OptionsError(f"--extra-pip {item}: no such wheel file")

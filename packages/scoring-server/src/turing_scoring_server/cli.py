@@ -95,23 +95,41 @@ def serve(
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), default=None, help="File to write."
 )
-def render_nginx(legacy: bool, output: str | None) -> None:
-    """Print (or write) the nginx.conf the server would use."""
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also run nginx -t on the result (users' template and snippets included); "
+    "the image builder runs this at build time.",
+)
+def render_nginx(legacy: bool, output: str | None, check: bool) -> None:
+    """Print (or write) the nginx.conf the server would use, from this environment's settings."""
     from .nginx import NginxConfig, render
+    from .nginx import check as nginx_check
     from .settings import Settings
 
-    if legacy:
-        config = NginxConfig.legacy()
-    else:
-        config = NginxConfig.for_run(
-            Settings.from_env(), "/tmp", "unix:/tmp/gunicorn.sock", "unix:/tmp/health.sock"
-        )
-    text = render(config)
+    try:
+        if legacy:
+            config = NginxConfig.legacy(Settings.from_env())
+        else:
+            config = NginxConfig.for_run(
+                Settings.from_env(), "/tmp", "unix:/tmp/gunicorn.sock", "unix:/tmp/health.sock"
+            )
+        text = render(config)
+        if check:
+            with tempfile.TemporaryDirectory(prefix="turing-nginx-") as where:
+                conf = os.path.join(where, "nginx.conf")
+                with open(conf, "w", encoding="utf-8") as f:
+                    f.write(text)
+                nginx_check(conf)
+    except (TuringServerError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
-    else:
+    elif not check:
         click.echo(text, nl=False)
+    else:
+        click.echo("nginx accepts the configuration")
 
 
 @main.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -58,14 +58,25 @@ class NginxConfig:
         )
 
     @classmethod
-    def legacy(cls) -> NginxConfig:
-        """Values for images whose MLflow (< 2.21) runs gunicorn on 127.0.0.1:8000 itself."""
-        return cls(
-            port=c.PUBLIC_PORT,
-            upstream=c.LEGACY_UPSTREAM,
-            ping_upstream=c.LEGACY_UPSTREAM,
-            run_dir="/tmp",
-        )
+    def legacy(cls, settings: Settings | None = None) -> NginxConfig:
+        """Values for images whose MLflow (< 2.21) runs gunicorn on 127.0.0.1:8000 itself.
+
+        Rendered at build time, so ``settings`` are the image's ``ENV`` (timeouts, body limits,
+        snippets); the packaged template always, as MLflow's entrypoint starts nginx itself.
+        """
+        if settings is None:
+            return cls(
+                port=c.PUBLIC_PORT,
+                upstream=c.LEGACY_UPSTREAM,
+                ping_upstream=c.LEGACY_UPSTREAM,
+                run_dir="/tmp",
+            )
+        config = cls.for_run(settings, "/tmp", c.LEGACY_UPSTREAM, c.LEGACY_UPSTREAM)
+        return replace(config, port=c.PUBLIC_PORT, template_path=None)
+
+
+# "2026/11/26 12:41:24 [emerg] 15417#15417: " before nginx's message: noise in a one-line error.
+_NGINX_LOG_PREFIX = re.compile(r"^\S+ \S+ \[(?:emerg|alert)\] \d+#\d+: ")
 
 
 def template(path: str | None = None) -> str:
@@ -133,7 +144,7 @@ def check(conf_path: str) -> None:
     )
     if proc.returncode != 0:
         message = " ".join(
-            line.removeprefix("nginx: ").strip()
+            _NGINX_LOG_PREFIX.sub("", line.removeprefix("nginx: ").strip())
             for line in proc.stderr.splitlines()
             if "[emerg]" in line or "[alert]" in line
         )
