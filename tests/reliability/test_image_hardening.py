@@ -67,8 +67,8 @@ def test_baked_image_serves_as_nobody_on_a_read_only_root(
             assert json.loads(resp.read()) == {"predictions": [0]}
         with urllib.request.urlopen(served.url + "/turing", timeout=30) as resp:
             assert json.loads(resp.read()) == {"turintech": "test"}
-        top = container.top(ps_args="-eo user,comm")["Processes"]
-        users = {row[0] for row in top}
+        top = container.top(ps_args="-eo pid,user,comm")["Processes"]
+        users = {row[1] for row in top}
         print(f"first /ping as uid 65534 on a read-only root: {took:.2f} s; processes: {top}")
         assert users <= {"nobody", "65534"}, users
     finally:

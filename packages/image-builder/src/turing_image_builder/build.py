@@ -14,6 +14,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from .errors import BuildError
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+"""The engine colours a step's stderr; the colour codes go before a line is reported."""
 _NOISE = re.compile(r"^(---> |Removing intermediate container|Successfully )")
 
 
@@ -68,11 +70,8 @@ def build_image(
                     lines.append(text)
                     match = _STEP.match(text.strip())
                     if not match:
-                        step_output += [
-                            line.strip()
-                            for line in text.splitlines()
-                            if line.strip() and not _NOISE.match(line.strip())
-                        ]
+                        plain = (_ANSI.sub("", line).strip() for line in text.splitlines())
+                        step_output += [line for line in plain if line and not _NOISE.match(line)]
                     else:
                         step_output = []
                         step, total, current = (
