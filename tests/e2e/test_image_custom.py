@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 CUSTOM_TAG = "turing-e2e-custom:latest"
 BROKEN_TAG = "turing-e2e-custom-broken:latest"
+NGINX_TEMPLATE_TAG = "turing-e2e-custom-nginx-template:latest"
 LONG = 75
 """Seconds the long prediction takes: past nginx's and MLflow's default 60 s."""
 
@@ -165,3 +166,35 @@ def test_broken_nginx_snippet_fails_the_build_with_nginxs_message(
     assert "server.d/01-broken.conf:1" in last
     with pytest.raises(docker.errors.ImageNotFound):
         builder_engine.images.get(BROKEN_TAG)
+
+
+def test_users_nginx_template_is_checked_and_served(
+    builder_engine: Any,
+    custom_image: str,
+    builder_base_image: str,
+    builder_wheels: dict[str, Path],
+    slow_model: Path,
+    user_files: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    from turing_scoring_server.nginx import template as packaged_template
+
+    mine = tmp_path / "nginx.conf.template"
+    mine.write_text(
+        packaged_template().replace(
+            "    client_max_body_size @MAX_BODY_SIZE@;",
+            "    client_max_body_size @MAX_BODY_SIZE@;\n    add_header X-Template mine always;",
+        )
+    )
+    args = _args(builder_base_image, builder_wheels, slow_model, user_files)
+    tag = builder_build(NGINX_TEMPLATE_TAG, [*args, "--nginx-template", str(mine)])
+    with (
+        builder_serve(builder_engine, tag) as served,
+        urllib.request.urlopen(served.url + "/turing", timeout=10) as resp,
+    ):
+        assert resp.headers["X-Template"] == "mine"
+    broken = tmp_path / "broken.template"
+    broken.write_text(packaged_template().replace("events {", "events {\n  no_such_thing on;"))
+    proc = builder_run_cli(["-t", BROKEN_TAG, *args, "--nginx-template", str(broken)])
+    assert proc.returncode == 1
+    assert 'unknown directive "no_such_thing"' in proc.stderr.strip().splitlines()[-1]
