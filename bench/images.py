@@ -7,6 +7,7 @@ built here with the Docker engine. Called by ``bench/run.py --images``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -128,6 +129,30 @@ def measure_images(work: Path, model: Path, starts: int = 20, streak: int = 100)
     import docker
 
     client = docker.from_env(timeout=1800)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    try:
+        return _measure(client, work, model, starts, streak)
+    finally:
+        _remove_bench_images(client, started)
+
+
+def _remove_bench_images(client: Any, started: str) -> None:
+    """Remove the ``turing-bench-*`` images and the build stages this run left (no-cache builds
+    make new ones every run: about 3 GB a run otherwise stays on the disk)."""
+    import docker.errors
+
+    doomed = [i for i in client.images.list() if any(t.startswith("turing-bench-") for t in i.tags)]
+    doomed += [
+        i
+        for i in client.images.list(filters={"dangling": True})
+        if i.attrs["Created"][:19] >= started
+    ]
+    for image in doomed:
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(image.id, force=True, noprune=False)
+
+
+def _measure(client: Any, work: Path, model: Path, starts: int, streak: int) -> dict[str, Any]:
     wheels = work / "wheels"
     server = _wheel(ROOT / "packages" / "scoring-server", wheels)
     plugin = _wheel(ROOT / "examples" / "turing-example-endpoints", wheels)

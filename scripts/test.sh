@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/setup-env.sh
 bash scripts/docker-up.sh
+bash scripts/disk-check.sh
+bash scripts/setup-env.sh
 bash scripts/base-image.sh
 
 echo "==> ruff"

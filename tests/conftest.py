@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import docker_cleanup
 from tests.fixtures.models import save_iris_model, save_params_model, save_slow_model
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -56,3 +57,14 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    docker_cleanup.session_started()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the dangling images earlier sessions left (see :mod:`tests.docker_cleanup`)."""
+    count, size = docker_cleanup.remove_stale_dangling()
+    if count:
+        print(f"\n==> removed {count} stale dangling image(s), {size / 1e9:.1f} GB")
