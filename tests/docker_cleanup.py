@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 _STARTED: dt.datetime | None = None
+_USED = False
 
 
 def _engine() -> Any | None:
@@ -41,14 +42,23 @@ def session_started() -> None:
     _STARTED = dt.datetime.now(dt.timezone.utc)
 
 
+def mark_used() -> None:
+    """Called by the engine fixture: only sessions that build images clean up after earlier ones
+    (a unit-test run beside an end-to-end run must not delete the build stages it is using)."""
+    global _USED
+    _USED = True
+
+
 def remove_stale_dangling() -> tuple[int, int]:
     """Remove dangling images created before this session; return (count, bytes) removed.
 
     An image still used by a container or by a child image is left in place (Docker refuses),
     which is what we want: only garbage goes.
     """
+    if not _USED or _STARTED is None:
+        return 0, 0
     engine = _engine()
-    if engine is None or _STARTED is None:
+    if engine is None:
         return 0, 0
     import docker.errors
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests import docker_cleanup
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +88,7 @@ def builder_engine() -> Any:
         client.ping()
     except Exception as exc:
         require(False, f"no Docker engine answers ({type(exc).__name__}: {str(exc)[:120]})")
+    docker_cleanup.mark_used()
     return client
 
 

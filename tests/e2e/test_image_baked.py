@@ -34,8 +34,10 @@ def _invoke(url: str, body: bytes) -> tuple[int, Any]:
 def test_baked_image_serves_without_mount_and_installs_nothing(
     builder_engine: Any, builder_baked_image: str, iris_model: Path
 ) -> None:
-    labels = builder_engine.images.get(builder_baked_image).attrs["Config"]["Labels"]
-    assert labels["com.turintech.image-builder.model-uri"] == str(iris_model)
+    config = builder_engine.images.get(builder_baked_image).attrs["Config"]
+    assert config["Labels"]["com.turintech.image-builder.model-uri"] == str(iris_model)
+    # MLflow's requirement checks ran in the build (check-model); containers skip them.
+    assert "TURING_CHECK_MODEL_REQUIREMENTS=false" in config["Env"]
     example = (iris_model / "serving_input_example.json").read_bytes()
     expected = builder_mlflow_answers(iris_model, [("application/json", example)])
     with builder_serve(builder_engine, builder_baked_image) as served:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,56 @@ def _wheel_requirement_model(tmp_path: Path, iris_model: Path) -> Path:
     )
     (model / "python_env.yaml").write_text(env)
     return model
+
+
+def _model_with_a_missing_requirement(iris_model: Path, where: Path) -> Path:
+    model = where / "iris-needs-more"
+    shutil.copytree(iris_model, model)
+    with open(model / "requirements.txt", "a") as f:
+        f.write("\nturing-not-installed-anywhere==1.0\n")
+    return model
+
+
+def test_check_model_prints_mlflows_requirement_warning(iris_model: Path, tmp_path: Path) -> None:
+    """What a baked image's build runs: MLflow's own warning text, exit 0; no model: one line."""
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    model = _model_with_a_missing_requirement(iris_model, tmp_path)
+    proc = subprocess.run(
+        [str(cli), "check-model", str(model)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Detected one or more mismatches" in proc.stderr
+    assert "turing-not-installed-anywhere" in proc.stderr
+    clean = subprocess.run(
+        [str(cli), "check-model", str(iris_model)], capture_output=True, text=True, timeout=120
+    )
+    assert clean.returncode == 0, clean.stderr
+    assert "mismatches" not in clean.stderr, clean.stderr
+    missing = subprocess.run(
+        [str(cli), "check-model", str(tmp_path / "nothing")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 1
+    assert missing.stderr.strip().splitlines() == [
+        f"Error: no MLflow model at {tmp_path / 'nothing'} (missing MLmodel)"
+    ]
+
+
+@pytest.mark.parametrize("check", ["true", "false"])
+def test_load_time_checks_follow_the_setting(iris_model: Path, tmp_path: Path, check: str) -> None:
+    """TURING_CHECK_MODEL_REQUIREMENTS=false (baked images) loads without MLflow's checks."""
+    model = _model_with_a_missing_requirement(iris_model, tmp_path)
+    code = "from turing_scoring_server.app import create_app; create_app()"
+    env = {
+        **os.environ,
+        "TURING_MODEL_PATH": str(model),
+        "TURING_CHECK_MODEL_REQUIREMENTS": check,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ("turing-not-installed-anywhere" in proc.stderr) is (check == "true"), proc.stderr
 
 
 def test_env_creation_with_the_local_manager_uses_mlflows_helper(

@@ -13,6 +13,7 @@ import pytest
 from tests.fixtures.models import save_iris_model
 from turing_image_builder import dockerfile as df
 from turing_image_builder import mlflow_shim
+from turing_scoring_server import contract
 
 
 def _lines(text: str) -> list[str]:
@@ -159,3 +160,20 @@ def test_bad_env_is_one_clear_error(bad: str) -> None:
 
     with pytest.raises(OptionsError, match="expected KEY=VALUE"):
         validate(BuildOptions(env=(bad,)))
+
+
+def test_baked_images_check_the_model_once_at_build_time(
+    baked_text: str, mlflow_template_text: str, lean: df.ImageSpec
+) -> None:
+    """MLflow's requirement and Python-version checks run in the build; containers skip them."""
+    lines = _lines(df.customise(baked_text, lean))
+    model_at = next(i for i, line in enumerate(lines) if "_install_model_dependencies" in line)
+    server_at = next(i for i, line in enumerate(lines) if line.startswith("RUN pip wheel"))
+    check_at = lines.index("RUN turing-scoring-server check-model")
+    assert model_at < server_at < check_at
+    assert lines[check_at + 1] == f"ENV {contract.ENV_CHECK_MODEL_REQUIREMENTS}=false"
+    template = df.customise(mlflow_template_text, lean)
+    assert "check-model" not in template, "a template image gets its model at run time"
+    assert contract.ENV_CHECK_MODEL_REQUIREMENTS not in template
+    legacy = df.customise(baked_text, dataclasses.replace(lean, legacy=True))
+    assert "check-model" not in legacy

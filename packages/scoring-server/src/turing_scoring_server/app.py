@@ -86,7 +86,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     if model is None or isinstance(model, str):
-        served = load(model or settings.model_path)
+        served = load(model or settings.model_path, settings.check_model_requirements)
     elif isinstance(model, ServedModel):
         served = model
     else:

@@ -132,6 +132,25 @@ def render_nginx(legacy: bool, output: str | None, check: bool) -> None:
         click.echo("nginx accepts the configuration")
 
 
+@main.command("check-model")
+@click.argument("model_path", required=False, type=click.Path(file_okay=False))
+def check_model(model_path: str | None) -> None:
+    """Run MLflow's load-time checks (requirements, Python version) on a model, warnings only.
+
+    Image builds run it on a baked model and set TURING_CHECK_MODEL_REQUIREMENTS=false, so the
+    warnings show in the build log and containers start without repeating them.
+    """
+    from .model import check
+    from .settings import Settings
+
+    path = model_path or Settings.from_env().model_path
+    try:
+        check(path)
+    except TuringServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"checked the model at {path}")
+
+
 @main.command()
 def contract() -> None:
     """Print the contract this server implements (see docs/reference/contract.md)."""

@@ -142,7 +142,7 @@ class Supervisor:
                 self._ready.set()
                 _log.info("ready in %.2f s", time.monotonic() - started)
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         _log.info("got %s, stopping", signal.Signals(signum).name)
@@ -155,13 +155,18 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         health: HealthServer | None = None
+        # gunicorn first: loading the model is the long pole; nginx -t and nginx's start overlap it.
+        self._children["gunicorn"] = self._gunicorn()
         if not self.settings.disable_nginx:
             health = HealthServer(
                 os.path.join(self.run_dir, "health.sock"),
                 lambda: self._ready.is_set() and self._children["gunicorn"].poll() is None,
             )
-            self._children["nginx"] = self._nginx()
-        self._children["gunicorn"] = self._gunicorn()
+            try:
+                self._children["nginx"] = self._nginx()
+            except BaseException:
+                self._terminate()
+                raise
         if health is not None:
             # Threads only once the children are spawned: preexec_fn is unsafe with threads.
             health.start()

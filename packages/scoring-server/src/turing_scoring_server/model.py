@@ -48,16 +48,48 @@ class ServedModel:
             return None
 
 
-def load(path: str) -> ServedModel:
-    """Load the pyfunc model with MLflow's own loader (honours ``SERVING_MODEL_CONFIG``)."""
+def load(path: str, check_requirements: bool = True) -> ServedModel:
+    """Load the pyfunc model with MLflow's own loader (honours ``SERVING_MODEL_CONFIG``).
+
+    ``check_requirements=False`` skips MLflow's warn-only requirement and Python-version checks
+    (``suppress_warnings``): baked images ran them when they were built (:func:`check`).
+    """
     from mlflow.pyfunc import scoring_server
 
     try:
-        pyfunc = scoring_server.load_model_with_mlflow_config(path)
+        if check_requirements:
+            pyfunc = scoring_server.load_model_with_mlflow_config(path)
+        else:
+            from mlflow.pyfunc import load_model
+
+            extra: dict[str, Any] = {}
+            if config := os.environ.get(scoring_server.SERVING_MODEL_CONFIG):
+                extra["model_config"] = json.loads(config)
+            pyfunc = load_model(path, suppress_warnings=True, **extra)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load the model at {path}: {first}") from exc
     return ServedModel(pyfunc=pyfunc, path=path, input_schema=pyfunc.metadata.get_input_schema())
+
+
+def check(path: str) -> None:
+    """Run MLflow's load-time checks without loading: requirements, then Python version.
+
+    Both only log MLflow's warnings (what ``mlflow.pyfunc.load_model`` would print at every
+    start); an image build runs this once so its containers can skip them.
+    """
+    from mlflow.models import Model
+    from mlflow.pyfunc import (
+        _get_pip_requirements_from_model_path,
+        _warn_potentially_incompatible_py_version_if_necessary,
+    )
+    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+    if not os.path.isfile(os.path.join(path, "MLmodel")):
+        raise ModelLoadError(f"no MLflow model at {path} (missing MLmodel)")
+    warn_dependency_requirement_mismatches(_get_pip_requirements_from_model_path(path))
+    conf = Model.load(path).flavors.get("python_function", {})
+    _warn_potentially_incompatible_py_version_if_necessary(conf.get("python_version"))
 
 
 def current_model() -> ServedModel:

@@ -83,6 +83,10 @@ class Settings:
     ``/ping`` is answered by the entrypoint); gunicorn listening publicly gets 4, so ``/ping`` and
     kept-alive clients are served while a prediction runs."""
     preload: bool = True
+    check_model_requirements: bool = True
+    """MLflow's load-time checks (model requirements and Python version against this
+    environment, warnings only). Baked images run them at build time and switch them off here:
+    they cost 0.16 s of every start."""
     max_body_size: str = "100m"
     invocations_max_body_size: str = "100m"
     keepalive_timeout: int = 75
@@ -132,6 +136,7 @@ class Settings:
             workers=_int(env, c.ENV_MODELS_WORKERS, os.cpu_count() or 1),
             threads=_int(env, c.ENV_THREADS, 4 if disable_nginx else 1),
             preload=_flag(env, c.ENV_PRELOAD, True),
+            check_model_requirements=_flag(env, c.ENV_CHECK_MODEL_REQUIREMENTS, True),
             max_body_size=max_body,
             invocations_max_body_size=_size(env, c.ENV_INVOCATIONS_MAX_BODY_SIZE, max_body),
             keepalive_timeout=_int(env, c.ENV_KEEPALIVE_TIMEOUT, 75),
