@@ -164,3 +164,26 @@ def test_server_source_of_another_project_is_refused(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "builds turing-example-endpoints, not turing-scoring-server" in proc.stderr
+
+
+def test_timeout_and_body_size_reach_the_images_settings(tmp_path: Path, fake_wheel: Path) -> None:
+    """``--timeout`` and ``--max-body-size`` become the server's settings in the image's ENV;
+    a size nginx would refuse is refused by the builder with the server's own rule."""
+    out = tmp_path / "ctx"
+    common = ["--base-image", "turing-base:bookworm", "--server-wheel", str(fake_wheel)]
+    proc = run_cli(
+        ["--dockerfile-only", str(out), *common, "--timeout", "120", "--max-body-size", "1g"],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (out / "Dockerfile").read_text()
+    assert 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT="120"' in text
+    assert 'TURING_NGINX_MAX_BODY_SIZE="1g"' in text
+    assert text.index("TURING_NGINX_MAX_BODY_SIZE") < text.index("render-nginx --check")
+    bad = run_cli(["--dockerfile-only", str(tmp_path / "bad"), *common, "--max-body-size", "1 g"],
+                  tmp_path)  # fmt: skip
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines() == [
+        "turing-image-build: error: --max-body-size '1 g': expected a size such as 100m, 512k or 0"
+    ]
+    assert not (tmp_path / "bad").exists()

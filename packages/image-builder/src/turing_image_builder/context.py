@@ -40,6 +40,8 @@ class Plan:
     legacy: bool
     server_requirement: str | None
     """Index requirement for the server, or None when a local wheel or source is used."""
+    snippets: tuple[str, ...] = ()
+    """The ``--dockerfile-snippet`` texts, read and checked once, before anything is written."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,7 @@ def plan(options: BuildOptions) -> Plan:
             "would start gunicorn in the model's environment, where the server is not installed; "
             "use --env-manager local"
         )
-    for snippet in options.dockerfile_snippet:
-        _read_snippet(snippet)
+    snippets = tuple(_read_snippet(path) for path in options.dockerfile_snippet)
     if choice.legacy and options.nginx_template is not None:
         raise OptionsError(
             "--nginx-template with a legacy image (MLflow < 2.21): MLflow starts nginx with the "
@@ -110,7 +111,7 @@ def plan(options: BuildOptions) -> Plan:
         requirement = versions.server_requirement(
             options.server_version, installed_server_version()
         )
-    return Plan(choice.version, mine, choice.legacy, requirement)
+    return Plan(choice.version, mine, choice.legacy, requirement, snippets)
 
 
 def _mlflow_dockerfile(options: BuildOptions, out: Path) -> str:
@@ -263,7 +264,7 @@ def write(
         shutil.copyfile(options.runtime_ca_bundle, out / df.RUNTIME_CA_NAME)
 
     copies = _user_files(options, out)
-    snippets = tuple(_read_snippet(path) for path in options.dockerfile_snippet)
+    snippets = the_plan.snippets
     nginx_files = _nginx_files(options, out)
     settings = {}
     if options.timeout is not None:

@@ -50,9 +50,18 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def is_nginx_size(value: str) -> bool:
+    """Whether ``value`` is a size nginx accepts (``100m``, ``512k``, ``0``).
+
+    Public so the image builder refuses a bad ``--max-body-size`` with the same rule the server
+    applies to ``TURING_NGINX_MAX_BODY_SIZE`` at start.
+    """
+    return bool(_SIZE.fullmatch(value))
+
+
 def _size(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
-    if not _SIZE.match(value):
+    if not is_nginx_size(value):
         raise SettingsError(f"{name}={value!r} is not an nginx size (for example 100m)")
     return value
 
