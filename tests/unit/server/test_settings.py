@@ -80,6 +80,8 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_THREADS, " 2 ", "threads", 2),
         (c.ENV_THREADS, "", "threads", 1),
         (c.ENV_PRELOAD, "false", "preload", False),
+        (c.ENV_CHECK_MODEL_REQUIREMENTS, "false", "check_model_requirements", False),
+        (c.ENV_CHECK_MODEL_REQUIREMENTS, "", "check_model_requirements", True),
         (c.ENV_MAX_BODY_SIZE, "6m", "max_body_size", "6m"),
         (c.ENV_MAX_BODY_SIZE, "1G", "max_body_size", "1G"),
         (c.ENV_MAX_BODY_SIZE, "512k", "max_body_size", "512k"),
@@ -127,6 +129,7 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
         c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS, c.ENV_METRICS,
         c.ENV_LOG_FORMAT, c.ENV_ACCESS_LOG, c.ENV_OPENAPI, c.ENV_DOCS,
+        c.ENV_CHECK_MODEL_REQUIREMENTS,
     }  # fmt: skip
 
     assert read_by_settings == covered

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from turing_scoring_server.settings import is_nginx_size
+from turing_scoring_server import contract
 
 from .errors import OptionsError
 
@@ -269,7 +269,7 @@ def validate(options: BuildOptions) -> None:
     apt_package_names(options.apt_packages)
     if options.timeout is not None and options.timeout < 1:
         raise OptionsError(f"--timeout {options.timeout}: give a positive number of seconds")
-    if options.max_body_size is not None and not is_nginx_size(options.max_body_size):
+    if options.max_body_size is not None and not contract.is_nginx_size(options.max_body_size):
         raise OptionsError(
             f"--max-body-size {options.max_body_size!r}: expected a size such as 100m, 512k or 0"
         )

@@ -8,6 +8,7 @@ part of ``CONTRACT_VERSION``; additions bump the minor part.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 CONTRACT_VERSION: Final = "1.0"
@@ -105,3 +106,13 @@ RESERVED_ROUTES: Final[frozenset[str]] = frozenset(
 def is_compatible(version: str) -> bool:
     """Tell whether a contract ``version`` can be served by this one (same major part)."""
     return version.split(".", 1)[0] == CONTRACT_VERSION.split(".", 1)[0]
+
+
+NGINX_SIZE_PATTERN: Final = r"\d+[kKmMgG]?"
+"""What ``TURING_NGINX_*_BODY_SIZE`` accept: an nginx size (``100m``, ``512k``, ``0``)."""
+
+
+def is_nginx_size(value: str) -> bool:
+    """Whether ``value`` is an nginx size: the server checks its settings with it at start, the
+    builder checks ``--max-body-size`` with it before building."""
+    return re.fullmatch(NGINX_SIZE_PATTERN, value) is not None

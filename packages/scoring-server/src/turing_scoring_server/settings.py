@@ -7,7 +7,6 @@ SageMaker's keep their established meaning.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,7 +17,6 @@ _MLFLOW_SERVER_MODEL_PATH = "__pyfunc_model_path__"
 """Set by MLflow's own ``get_cmd``; honoured so legacy images find the model."""
 
 _ENV_MANAGERS = ("local", "virtualenv", "conda")
-_SIZE = re.compile(r"^\d+[kKmMgG]?$")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -50,18 +48,9 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
-def is_nginx_size(value: str) -> bool:
-    """Whether ``value`` is a size nginx accepts (``100m``, ``512k``, ``0``).
-
-    Public so the image builder refuses a bad ``--max-body-size`` with the same rule the server
-    applies to ``TURING_NGINX_MAX_BODY_SIZE`` at start.
-    """
-    return bool(_SIZE.fullmatch(value))
-
-
 def _size(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
-    if not is_nginx_size(value):
+    if not c.is_nginx_size(value):
         raise SettingsError(f"{name}={value!r} is not an nginx size (for example 100m)")
     return value
 
