@@ -23,6 +23,15 @@ _QUIET = frozenset({"/ping", "/health"})
 _logger = logging.getLogger(ACCESS_LOGGER)
 
 
+def _remote(environ: WSGIEnvironment) -> str | None:
+    """The client's address: what our nginx says it is (after ``TURING_TRUSTED_PROXIES``), else
+    the socket's peer. ``X-Forwarded-For`` is the client's to write, so it is never read here."""
+    remote: str | None = environ.get("REMOTE_ADDR") or None
+    if remote in (None, "127.0.0.1"):  # nginx's unix socket, or a local proxy
+        remote = environ.get("HTTP_X_REAL_IP") or remote
+    return remote
+
+
 class AccessLog:
     """WSGI middleware writing one access line per request."""
 
@@ -58,7 +67,7 @@ class AccessLog:
                     "latency_ms": latency,
                     "bytes": int(seen["bytes"]) if seen.get("bytes") else None,
                     "model_uuid": self.model_uuid,
-                    "remote": environ.get("HTTP_X_FORWARDED_FOR") or environ.get("REMOTE_ADDR"),
+                    "remote": _remote(environ),
                 },
             )  # fmt: skip
         return result

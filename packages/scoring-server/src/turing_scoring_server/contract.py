@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-CONTRACT_VERSION: Final = "1.0"
+CONTRACT_VERSION: Final = "1.1"
 """Version of this contract. Builders check the major part before wiring a server in."""
 
 DISTRIBUTION: Final = "turing-scoring-server"
@@ -74,6 +74,13 @@ ENV_REQUEST_TIMEOUT: Final = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"
 ENV_DISABLE_ENV_CREATION: Final = "MLFLOW_DISABLE_ENV_CREATION"
 ENV_DISABLE_NGINX: Final = "DISABLE_NGINX"
 ENV_BIND_TO_PORT: Final = "SAGEMAKER_BIND_TO_PORT"
+ENV_DRAIN_TIMEOUT: Final = "TURING_DRAIN_TIMEOUT"
+ENV_UNHEALTHY_EXIT_AFTER: Final = "TURING_UNHEALTHY_EXIT_AFTER"
+ENV_ADMIN_ROUTES: Final = "TURING_ADMIN_ROUTES"
+ENV_STACK_TRACES: Final = "TURING_STACK_TRACES"
+ENV_TRUSTED_PROXIES: Final = "TURING_TRUSTED_PROXIES"
+ENV_MLFLOW_TELEMETRY: Final = "MLFLOW_DISABLE_TELEMETRY"
+"""MLflow's own switch; images set it to ``true`` unless the user asks for telemetry."""
 
 ENTRY_POINT_GROUP: Final = "turing_scoring_server.endpoints"
 """Entry-point group through which endpoint plugins are discovered."""
@@ -101,6 +108,10 @@ RESERVED_ROUTES: Final[frozenset[str]] = frozenset(
     }
 )
 """Routes no plugin may claim: MLflow's own and the server's built-ins."""
+
+ADMIN_ROUTES: Final[frozenset[str]] = frozenset({"/metadata", "/metrics", "/openapi.json", "/docs"})
+"""Built-ins that describe the server rather than serve the model; ``TURING_ADMIN_ROUTES`` puts
+them on the public port (``public``), on a port of their own (a number) or nowhere (``off``)."""
 
 
 def is_compatible(version: str) -> bool:

@@ -6,6 +6,7 @@ SageMaker's keep their established meaning.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,29 @@ def _size(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _admin_routes(env: Mapping[str, str], public_port: int) -> tuple[str, int | None]:
+    raw = (env.get(c.ENV_ADMIN_ROUTES) or "public").strip().lower()
+    if raw in ("public", "off"):
+        return raw, None
+    if raw.isdigit() and 0 < int(raw) < 65536 and int(raw) != public_port:
+        return "port", int(raw)
+    raise SettingsError(
+        f"{c.ENV_ADMIN_ROUTES}={raw!r}: use public, off, or a port other than {public_port}"
+    )
+
+
+def _proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    found = _list(env, c.ENV_TRUSTED_PROXIES)
+    for item in found:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{c.ENV_TRUSTED_PROXIES}: {item!r} is not an address or CIDR (10.0.0.0/8)"
+            ) from None
+    return found
+
+
 def _model_path(env: Mapping[str, str]) -> str:
     if path := env.get(c.ENV_MODEL_PATH):
         return path
@@ -100,6 +124,19 @@ class Settings:
     docs: bool = False
     access_log: bool = True
     log_level: str = "info"
+    drain_timeout: int = 20
+    """Seconds a stop (SIGTERM) gives in-flight requests to finish, well inside SageMaker's 30."""
+    unhealthy_exit_after: int = 20
+    """Seconds ``/ping`` may keep failing while serving before the container exits non-zero, so
+    SageMaker and orchestrators replace it rather than wait for a server that cannot recover."""
+    admin_routes: str = "public"
+    """``public``, ``off`` or ``port``: where ``contract.ADMIN_ROUTES`` are answered."""
+    admin_port: int | None = None
+    """The port of the admin routes when ``admin_routes == "port"``."""
+    stack_traces: bool = True
+    """MLflow puts ``stack_trace`` in its 400 answers; ``false`` leaves it out (file paths)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or CIDRs whose ``X-Forwarded-For`` nginx believes for the client address."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +159,8 @@ class Settings:
             raise SettingsError(f"{c.ENV_LOG_FORMAT}={log_format!r}: choose json or text")
         timeout = _int(env, c.ENV_REQUEST_TIMEOUT, 60)
         disable_nginx = _flag(env, c.ENV_DISABLE_NGINX, False)
+        port = _int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT)
+        admin_routes, admin_port = _admin_routes(env, port)
         return cls(
             model_path=_model_path(env),
             endpoints=_list(env, c.ENV_ENDPOINTS),
@@ -130,7 +169,7 @@ class Settings:
             env_manager=env_manager,
             disable_env_creation=_flag(env, c.ENV_DISABLE_ENV_CREATION, True),
             disable_nginx=disable_nginx,
-            port=_int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT),
+            port=port,
             workers=_int(env, c.ENV_MODELS_WORKERS, os.cpu_count() or 1),
             threads=_int(env, c.ENV_THREADS, 4 if disable_nginx else 1),
             preload=_flag(env, c.ENV_PRELOAD, True),
@@ -150,4 +189,10 @@ class Settings:
             docs=_flag(env, c.ENV_DOCS, False),
             access_log=_flag(env, c.ENV_ACCESS_LOG, True),
             log_level=log_level,
+            drain_timeout=_int(env, c.ENV_DRAIN_TIMEOUT, 20, minimum=0),
+            unhealthy_exit_after=_int(env, c.ENV_UNHEALTHY_EXIT_AFTER, 20),
+            admin_routes=admin_routes,
+            admin_port=admin_port,
+            stack_traces=_flag(env, c.ENV_STACK_TRACES, True),
+            trusted_proxies=_proxies(env),
         )
