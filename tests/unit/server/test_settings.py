@@ -104,6 +104,20 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
         (c.ENV_DOCS, "true", "docs", True),
         (c.ENV_LOG_LEVEL, "DEBUG", "log_level", "debug"),
         (c.ENV_LOG_LEVEL, "warning", "log_level", "warning"),
+        (c.ENV_DRAIN_TIMEOUT, "5", "drain_timeout", 5),
+        (c.ENV_DRAIN_TIMEOUT, "0", "drain_timeout", 0),
+        (c.ENV_UNHEALTHY_EXIT_AFTER, "7", "unhealthy_exit_after", 7),
+        (c.ENV_ADMIN_ROUTES, "OFF", "admin_routes", "off"),
+        (c.ENV_ADMIN_ROUTES, "", "admin_routes", "public"),
+        (c.ENV_ADMIN_ROUTES, "9100", "admin_port", 9100),
+        (c.ENV_STACK_TRACES, "false", "stack_traces", False),
+        (c.ENV_STACK_TRACES, "", "stack_traces", True),
+        (
+            c.ENV_TRUSTED_PROXIES,
+            "10.0.0.0/8, 192.168.1.7",
+            "trusted_proxies",
+            ("10.0.0.0/8", "192.168.1.7"),
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
 )
@@ -119,7 +133,8 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         v
         for k, v in vars(c).items()
         if k.startswith("ENV_")
-        and k not in {"ENV_GUNICORN_CMD_ARGS", "ENV_PROMETHEUS_MULTIPROC_DIR"}
+        and k
+        not in {"ENV_GUNICORN_CMD_ARGS", "ENV_PROMETHEUS_MULTIPROC_DIR", "ENV_MLFLOW_TELEMETRY"}
     }
     covered = {
         c.ENV_MODEL_PATH, c.ENV_ENDPOINTS, c.ENV_DISABLED_PLUGINS, c.ENV_REQUEST_TIMEOUT,
@@ -129,7 +144,8 @@ def test_every_variable_of_the_contract_is_covered() -> None:
         c.ENV_INVOCATIONS_MAX_BODY_SIZE, c.ENV_WORKER_CONNECTIONS, c.ENV_GZIP,
         c.ENV_NGINX_TEMPLATE, c.ENV_NGINX_SNIPPETS_DIR, c.ENV_APP_HOOKS, c.ENV_METRICS,
         c.ENV_LOG_FORMAT, c.ENV_ACCESS_LOG, c.ENV_OPENAPI, c.ENV_DOCS,
-        c.ENV_CHECK_MODEL_REQUIREMENTS,
+        c.ENV_CHECK_MODEL_REQUIREMENTS, c.ENV_DRAIN_TIMEOUT, c.ENV_UNHEALTHY_EXIT_AFTER,
+        c.ENV_ADMIN_ROUTES, c.ENV_STACK_TRACES, c.ENV_TRUSTED_PROXIES,
     }  # fmt: skip
 
     assert read_by_settings == covered
@@ -193,6 +209,12 @@ def test_turing_model_path_wins_over_mlflow_server_model_path() -> None:
         (c.ENV_WORKER_CONNECTIONS, "many", "is not a whole number"),
         (c.ENV_GZIP, "gzip", "is not a boolean"),
         (c.ENV_LOG_LEVEL, "verbose", "is not a log level"),
+        (c.ENV_DRAIN_TIMEOUT, "-1", "must be at least 0"),
+        (c.ENV_UNHEALTHY_EXIT_AFTER, "0", "must be at least 1"),
+        (c.ENV_ADMIN_ROUTES, "private", "use public, off, or a port"),
+        (c.ENV_ADMIN_ROUTES, "8080", "a port other than 8080"),
+        (c.ENV_STACK_TRACES, "sometimes", "is not a boolean"),
+        (c.ENV_TRUSTED_PROXIES, "10.0.0.0/8,proxy.local", "is not an address or CIDR"),
     ],
     ids=lambda v: v if isinstance(v, str) and v.isupper() else None,
 )

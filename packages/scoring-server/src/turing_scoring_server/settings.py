@@ -74,7 +74,8 @@ def _proxies(env: Mapping[str, str]) -> tuple[str, ...]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise SettingsError(
-                f"{c.ENV_TRUSTED_PROXIES}: {item!r} is not an address or CIDR (10.0.0.0/8)"
+                f"{c.ENV_TRUSTED_PROXIES}={env[c.ENV_TRUSTED_PROXIES]!r}: {item!r} is not an "
+                "address or CIDR (for example 10.0.0.0/8)"
             ) from None
     return found
 
