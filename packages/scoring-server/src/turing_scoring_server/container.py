@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,32 +20,22 @@ import time
 from dataclasses import dataclass, field
 
 from . import contract as c
+from . import logs, processes
 from .errors import TuringServerError
-from .health import HealthServer, probe
-from .logs import JsonFormatter
+from .health import HealthServer
 from .nginx import NginxConfig, binary, check, render
 from .settings import Settings
+from .watchdog import Watchdog, probe
 
 _log = logging.getLogger("turing_scoring_server.container")
-STOP_GRACE_SECONDS = 25.0
-"""SageMaker kills 30 s after SIGTERM; children get this long before SIGKILL."""
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM if the entrypoint dies, even by SIGKILL.
-
-    In a container PID 1's death ends everything anyway; on a host (``turing-scoring-server
-    serve``, tests) nginx and gunicorn would otherwise outlive a killed entrypoint.
-    """
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError):  # not Linux: nothing to do
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+FAILURE_GRACE_SECONDS = 5.0
+"""When serving has failed, the others get this long to stop before SIGKILL."""
+GUNICORN_STOP_SLACK = 5.0
+"""After nginx has drained, gunicorn has nothing in flight; this bounds its own exit."""
 
 
 def _say(message: str) -> None:
-    print(f"turing-scoring-server: {message}", file=sys.stderr, flush=True)
+    logs.say(message)
 
 
 def prepare_environment(settings: Settings) -> list[str]:
@@ -85,16 +76,29 @@ def prepare_environment(settings: Settings) -> list[str]:
     return activate
 
 
+def _metrics_dir(run_dir: str) -> str:
+    """A fresh metrics store per run, on ``/dev/shm`` when it can be written.
+
+    prometheus_client memory-maps its files: on a full file system growing one is a SIGBUS that
+    kills the worker. ``/dev/shm`` is a file system of its own in containers (Docker's is writable
+    even with ``--read-only``), so a full ``/tmp`` does not take the metrics down with it.
+    """
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else run_dir
+    return tempfile.mkdtemp(prefix="turing-metrics-", dir=base)
+
+
 @dataclass
 class Supervisor:
-    """Runs gunicorn and nginx, answers ``/ping``, and decides the exit code."""
+    """Runs gunicorn and nginx, answers ``/ping``, drains on SIGTERM, decides the exit code."""
 
     settings: Settings
     activate: list[str] = field(default_factory=list)
     run_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="turing-"))
     _stop: threading.Event = field(default_factory=threading.Event)
-    _ready: threading.Event = field(default_factory=threading.Event)
     _children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _metrics_dir: str | None = None
+    _seen: set[int] = field(default_factory=set)
+    """Every process seen below a child: the ones to stop should their parent die first."""
 
     @property
     def app_socket(self) -> str:
@@ -113,15 +117,13 @@ class Supervisor:
         ]  # fmt: skip
         env = dict(os.environ, **{c.ENV_MODEL_PATH: self.settings.model_path})
         if self.settings.metrics and not env.get(c.ENV_PROMETHEUS_MULTIPROC_DIR):
-            # A fresh directory per run: counts start at zero with the container.
-            metrics_dir = os.path.join(self.run_dir, "metrics")
-            os.makedirs(metrics_dir, exist_ok=True)
-            env[c.ENV_PROMETHEUS_MULTIPROC_DIR] = metrics_dir
+            self._metrics_dir = _metrics_dir(self.run_dir)
+            env[c.ENV_PROMETHEUS_MULTIPROC_DIR] = self._metrics_dir
         if self.activate:
             argv[0] = "python"
             command = " && ".join([*self.activate, "exec " + shlex.join(argv)])
-            return subprocess.Popen(["bash", "-c", command], env=env, preexec_fn=_die_with_parent)
-        return subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
+            argv = ["bash", "-c", command]
+        return subprocess.Popen(argv, env=env, preexec_fn=processes.die_with_parent)
 
     def _nginx(self) -> subprocess.Popen[bytes]:
         conf = os.path.join(self.run_dir, "nginx.conf")
@@ -134,73 +136,150 @@ class Supervisor:
         with open(conf, "w", encoding="utf-8") as f:
             f.write(render(config))
         check(conf)
-        return subprocess.Popen([binary(), "-e", "stderr", "-c", conf], preexec_fn=_die_with_parent)
+        return subprocess.Popen(
+            [binary(), "-e", "stderr", "-c", conf],
+            stderr=subprocess.PIPE,
+            preexec_fn=processes.die_with_parent,
+        )
 
-    def _wait_ready(self, started: float) -> None:
+    def _masters(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self._children.items() if p.poll() is None}
+
+    def _wait_ready(self, watchdog: Watchdog, address: str | tuple[str, int]) -> None:
+        started = time.monotonic()
         while not self._stop.is_set():
-            if probe(self.app_socket, timeout=1.0) == 200:
-                self._ready.set()
+            if probe(address, timeout=1.0) == 200:
+                watchdog.mark_ready()
                 _log.info("ready in %.2f s", time.monotonic() - started)
                 return
             time.sleep(0.02)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        _log.info("got %s, stopping", signal.Signals(signum).name)
+        _log.info("got %s, draining", signal.Signals(signum).name)
         self._stop.set()
 
     def run(self) -> int:
-        """Serve until SIGTERM (exit 0) or until a child dies (exit non-zero)."""
-        started = time.monotonic()
+        """Serve until SIGTERM (drain, exit 0) or until serving fails (exit non-zero)."""
+        processes.become_subreaper()
         os.chmod(self.run_dir, 0o755)
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        health: HealthServer | None = None
-        # gunicorn first: loading the model is the long pole; nginx -t and nginx's start overlap it.
-        self._children["gunicorn"] = self._gunicorn()
-        if not self.settings.disable_nginx:
-            health = HealthServer(
-                os.path.join(self.run_dir, "health.sock"),
-                lambda: self._ready.is_set() and self._children["gunicorn"].poll() is None,
-            )
-            try:
+        address: str | tuple[str, int] = (
+            ("127.0.0.1", self.settings.port) if self.settings.disable_nginx else self.app_socket
+        )
+        try:
+            # gunicorn first: loading the model is the long pole; nginx -t and its start overlap it.
+            self._children["gunicorn"] = self._gunicorn()
+            if not self.settings.disable_nginx:
                 self._children["nginx"] = self._nginx()
-            except BaseException:
-                self._terminate()
-                raise
-        if health is not None:
-            # Threads only once the children are spawned: preexec_fn is unsafe with threads.
+        except BaseException:
+            self._terminate(FAILURE_GRACE_SECONDS)
+            raise
+        dirs = [d for d in (self.run_dir, self._metrics_dir) if d]
+        watchdog = Watchdog(
+            address,
+            self.settings.request_timeout,
+            self.settings.unhealthy_exit_after,
+            dirs,
+            self._masters,
+        )
+        health: HealthServer | None = None
+        # Threads only once the children are spawned: preexec_fn is unsafe with threads.
+        if "nginx" in self._children:
+            health = HealthServer(
+                os.path.join(self.run_dir, "health.sock"), lambda: watchdog.verdict
+            )
             health.start()
-            threading.Thread(target=self._wait_ready, args=(started,), daemon=True).start()
-        code = self._watch()
-        if health is not None:
-            health.stop()
+            nginx_stderr = self._children["nginx"].stderr
+            assert nginx_stderr is not None
+            threading.Thread(
+                target=logs.relay_nginx, args=(nginx_stderr,), name="turing-nginx-log", daemon=True
+            ).start()
+        threading.Thread(target=self._wait_ready, args=(watchdog, address), daemon=True).start()
+        watchdog.start()
+        try:
+            code = self._watch(watchdog)
+        finally:
+            watchdog.stop()
+            if health is not None:
+                health.stop()
+            self._cleanup()
         return code
 
-    def _watch(self) -> int:
+    def _watch(self, watchdog: Watchdog) -> int:
         while not self._stop.wait(0.2):
+            processes.reap_orphans({p.pid for p in self._children.values()})
+            for proc in self._children.values():
+                self._seen.update(processes.descendants(proc.pid))
             for name, proc in self._children.items():
                 status = proc.poll()
                 if status is not None:
-                    when = "while serving" if self._ready.is_set() else "before the model was ready"
+                    when = "while serving" if watchdog.ready else "before the model was ready"
                     _say(f"{name} exited with code {status} {when}; stopping")
-                    self._terminate()
+                    self._terminate(FAILURE_GRACE_SECONDS)
                     return status if status > 0 else 1
-        self._terminate()
+            if watchdog.fatal is not None:
+                _say(watchdog.fatal)
+                self._terminate(FAILURE_GRACE_SECONDS)
+                return 3
+        watchdog.stop()
+        self._drain()
         return 0
 
-    def _terminate(self) -> None:
-        # gunicorn: SIGTERM is its graceful stop; nginx: SIGQUIT is its graceful stop.
-        for name, sig in (("nginx", signal.SIGQUIT), ("gunicorn", signal.SIGTERM)):
+    def _drain(self) -> None:
+        """SIGTERM: nginx stops accepting and finishes what it has, then gunicorn, then out.
+
+        Stopping both at once dropped in-flight requests (nginx still forwarding to a gunicorn
+        that had closed its socket). nginx's SIGQUIT closes the listener and idle keep-alive
+        connections at once and exits when its last request is answered; gunicorn then has
+        nothing in flight and exits at once.
+        """
+        started = time.monotonic()
+        deadline = started + self.settings.drain_timeout
+        nginx = self._children.get("nginx")
+        if nginx is not None and nginx.poll() is None:
+            nginx.send_signal(signal.SIGQUIT)
+            self._wait(nginx, deadline)
+        gunicorn = self._children["gunicorn"]
+        if gunicorn.poll() is None:
+            gunicorn.send_signal(signal.SIGTERM)
+            self._wait(gunicorn, max(deadline, time.monotonic()) + GUNICORN_STOP_SLACK)
+        self._kill_leftovers()
+        _log.info("stopped in %.2f s", time.monotonic() - started)
+
+    def _terminate(self, grace: float) -> None:
+        """Serving has failed: stop the rest now (nginx first, so no client waits on it)."""
+        deadline = time.monotonic() + grace
+        for name, sig in (("nginx", signal.SIGTERM), ("gunicorn", signal.SIGTERM)):
             proc = self._children.get(name)
             if proc is not None and proc.poll() is None:
                 proc.send_signal(sig)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for proc in self._children.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            self._wait(proc, deadline)
+        self._kill_leftovers()
+
+    @staticmethod
+    def _wait(proc: subprocess.Popen[bytes], deadline: float) -> None:
+        try:
+            if processes.is_stopped(proc.pid):
+                raise subprocess.TimeoutExpired(proc.args, 0)  # it would never act on a signal
+            proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            # A stopped process ignores everything but SIGKILL; take its children with it.
+            processes.kill_all([proc.pid, *processes.descendants(proc.pid)])
+            proc.wait()
+
+    def _kill_leftovers(self) -> None:
+        """Whatever still runs below us (an orphaned nginx worker) must not keep the port."""
+        left = [p for p in processes.descendants(os.getpid()) if p in self._seen]
+        if left:
+            processes.kill_all(left)
+            processes.reap_orphans({p.pid for p in self._children.values()})
+
+    def _cleanup(self) -> None:
+        for path in (self._metrics_dir, self.run_dir):
+            if path:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def serve(settings: Settings) -> int:
@@ -222,11 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m turing_scoring_server.container serve|train``."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else c.SERVE_COMMAND
-    logging.basicConfig(
-        level=logging.INFO, format="turing-scoring-server: %(message)s", stream=sys.stderr
-    )
-    if os.environ.get(c.ENV_LOG_FORMAT, "json").strip().lower() != "text":
-        logging.getLogger().handlers[0].setFormatter(JsonFormatter())
+    logs.configure_entrypoint(os.environ.get(c.ENV_LOG_FORMAT, "json"))
     if command == c.TRAIN_COMMAND:
         _say("this image serves MLflow models; SageMaker training ('train') is not supported")
         return 2

@@ -1,49 +1,53 @@
 """The container's ``/ping`` responder, answered by the entrypoint itself and not by a worker.
 
 SageMaker gives each ``/ping`` 2 s and replaces an instance that misses them; a worker busy with a
-long prediction cannot answer in time (stock MLflow fails exactly there). The entrypoint knows what
-``/ping`` means, that the model loaded and gunicorn still runs, so it answers from that state on
-a socket nginx proxies ``/ping`` and ``/health`` to.
+long prediction cannot answer in time (stock MLflow fails exactly there). The entrypoint's
+watchdog (:mod:`turing_scoring_server.watchdog`) knows whether a request can be served end to
+end, so this socket, which nginx proxies ``/ping`` and ``/health`` to, answers from its last
+verdict: no work per probe, and a listen backlog deep enough for hundreds of concurrent probes
+(the default of 5 turned half of 8 concurrent probes into 502s).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import socketserver
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
+from .errors import error_body
+from .watchdog import Verdict
+
 _PING_PATHS = frozenset({"/ping", "/health"})
-_LOADING = b'{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "The model is loading"}'
+BACKLOG = 1024
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
 
 class HealthServer:
-    """Answers ``GET /ping`` and ``/health`` like MLflow once ``is_healthy()`` holds, else 503."""
+    """Answers ``GET /ping`` and ``/health`` like MLflow while the verdict is healthy, else 503."""
 
-    def __init__(self, socket_path: str, is_healthy: Callable[[], bool]):
+    def __init__(self, socket_path: str, verdict: Callable[[], Verdict]):
         self.socket_path = socket_path
-        is_healthy_ = is_healthy
+        verdict_ = verdict
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = 30  # an idle kept-alive connection gives its thread back
 
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0] not in _PING_PATHS:
-                    body, status = (
-                        b'{"error_code": "ENDPOINT_NOT_FOUND", "message": "Not found"}',
-                        404,
-                    )
-                elif is_healthy_():
-                    body, status = b"\n", 200
+                    body, status = error_body(404, "Not found").encode(), 404
                 else:
-                    body = _LOADING
-                    status = 503
+                    current = verdict_()
+                    if current.healthy:
+                        body, status = b"\n", 200
+                    else:
+                        body, status = error_body(503, current.reason).encode(), 503
                 self._answer(status, body)
 
             def do_HEAD(self) -> None:
@@ -56,7 +60,7 @@ class HealthServer:
                 raise AttributeError(name)
 
             def _not_allowed(self) -> None:
-                body = b'{"error_code": "NOT_IMPLEMENTED", "message": "Method not allowed"}'
+                body = error_body(405, "Method not allowed").encode()
                 self._answer(405, body, Allow="GET, HEAD")
 
             def _answer(self, status: int, body: bytes, **headers: str) -> None:
@@ -94,17 +98,3 @@ class HealthServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def probe(socket_path: str, path: str = "/ping", timeout: float = 2.0) -> int | None:
-    """GET ``path`` over gunicorn's unix socket: the status, or ``None`` when nothing answers."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(socket_path)
-            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
-            head = sock.recv(64)
-    except OSError:
-        return None
-    parts = head.split(b" ", 2)
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None

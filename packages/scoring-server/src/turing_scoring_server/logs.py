@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
-from typing import Any
+from typing import IO, Any
 
 ACCESS_LOGGER = "turing_scoring_server.access"
 _FIELDS = (
@@ -83,6 +84,62 @@ def configure(log_format: str, level: str) -> None:
     access.handlers[:] = [out]
     access.propagate = False
     access.setLevel(logging.INFO)
+
+
+ENTRYPOINT_LOGGER = "turing_scoring_server"
+NGINX_LOGGER = "nginx.error"
+_NGINX_LINE = re.compile(r"^\S+ \S+ \[(?P<level>[a-z]+)\] \d+#\d+: (?:\*\d+ )?(?P<message>.*)$")
+_NGINX_LEVELS = {
+    "debug": logging.DEBUG, "info": logging.INFO, "notice": logging.INFO,
+    "warn": logging.WARNING, "error": logging.ERROR, "crit": logging.CRITICAL,
+    "alert": logging.CRITICAL, "emerg": logging.CRITICAL,
+}  # fmt: skip
+_entrypoint_format = "text"
+
+
+def configure_entrypoint(log_format: str) -> None:
+    """The entrypoint's own lines on stderr: JSON objects, or ``turing-scoring-server: ...``."""
+    global _entrypoint_format
+    _entrypoint_format = "text" if log_format.strip().lower() == "text" else "json"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if _entrypoint_format == "json"
+        else logging.Formatter("turing-scoring-server: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def say(message: str, level: int = logging.ERROR) -> None:
+    """One line for the operator: why the server stops, or will not start.
+
+    In JSON mode it is a JSON object like every other line (log pipelines parse each line); in
+    text mode ``turing-scoring-server: <message>``, as before.
+    """
+    if _entrypoint_format == "json":
+        logging.getLogger(ENTRYPOINT_LOGGER).log(level, message)
+    else:
+        print(f"turing-scoring-server: {message}", file=sys.stderr, flush=True)
+
+
+def relay_nginx(stream: IO[bytes]) -> None:
+    """Pass nginx's error log (its stderr) on, as JSON objects in JSON mode.
+
+    nginx cannot format its error log; each line is parsed for its level and message instead,
+    so a log pipeline sees one format from every process in the container.
+    """
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        if not line:
+            continue
+        if _entrypoint_format != "json":
+            print(line, file=sys.stderr, flush=True)
+            continue
+        match = _NGINX_LINE.match(line.removeprefix("nginx: "))
+        level = _NGINX_LEVELS.get(match["level"], logging.ERROR) if match else logging.WARNING
+        logging.getLogger(NGINX_LOGGER).log(level, match["message"] if match else line)
 
 
 def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:
