@@ -10,7 +10,7 @@ the watchdog keeps checking, off the request path, what serving needs:
   request timeout (a worker always frees itself within it) is a failure;
 - the directories serving writes to have room (nginx's body buffers, the metrics store);
 - no process of ours is stopped (SIGSTOP): a stopped worker is killed, so its master replaces it;
-  a stopped master is a failure, since nothing replaces it.
+  a master stopped for 5 s is fatal at once, since nothing replaces it or wakes it.
 
 ``/ping`` answers from the last verdict, so it costs nothing however many probes arrive. When the
 verdict stays bad for ``unhealthy_exit_after`` seconds the watchdog declares the state fatal and
@@ -38,6 +38,8 @@ PROBE_INTERVAL = 1.0
 CHECK_INTERVAL = 0.25
 STOPPED_GRACE = 2.0
 """Seconds a process may stay stopped (a debugger's pause) before the watchdog acts."""
+STOPPED_MASTER_FATAL = 5.0
+"""Seconds a stopped gunicorn or nginx master is tolerated before the container exits."""
 FAST_FAILURES = 2
 """Consecutive failed probes before ``/ping`` fails: one lost probe is a recycled worker."""
 
@@ -131,11 +133,16 @@ class Watchdog:
             if not self._ready:  # the entrypoint's own start-up probe runs until then
                 self._stop.wait(0.05)
                 continue
-            self._probe_started = time.monotonic()
+            started = self._probe_started = time.monotonic()
             status = probe(self.address, timeout=self.deadline)
+            took = time.monotonic() - started
             self._probe_started = None
             if status == 200:
                 self._failures = 0
+            elif status is None and took >= self.deadline - 0.5:
+                # A timed-out probe is already the long wait the pending check looks for.
+                self._failures = max(self._failures + 1, FAST_FAILURES)
+                self._last_failure = f"no worker took a request in {took:.0f} s"
             else:
                 self._failures += 1
                 self._last_failure = (
@@ -193,6 +200,13 @@ class Watchdog:
                     continue
                 if pid == master:
                     problems.append(f"{name} (pid {pid}) is stopped")
+                    if now - since >= STOPPED_MASTER_FATAL and self.fatal is None:
+                        # Nothing wakes it, and no worker it loses is replaced: do not wait out
+                        # exit_after for a state that cannot recover.
+                        self.fatal = (
+                            f"{name} (pid {pid}) has been stopped for {now - since:.0f} s; "
+                            "exiting so that the platform replaces this container"
+                        )
                 else:
                     # Its master replaces a killed worker; nothing wakes a stopped one.
                     _log.error("%s worker %d has been stopped for %.0f s: killing it", name, pid,
