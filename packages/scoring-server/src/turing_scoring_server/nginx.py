@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from . import contract as c
-from .errors import SettingsError
+from .errors import SettingsError, error_body
 from .settings import Settings
 
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -34,6 +35,10 @@ class NginxConfig:
     template_path: str | None = None
     log_format: str = "json"
     access_log: bool = True
+    admin_routes: str = "public"
+    """``public``, ``off`` or ``port`` (then ``admin_port``): see ``Settings.admin_routes``."""
+    admin_port: int | None = None
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def for_run(
@@ -55,6 +60,9 @@ class NginxConfig:
             template_path=settings.nginx_template,
             log_format=settings.log_format,
             access_log=settings.access_log,
+            admin_routes=settings.admin_routes,
+            admin_port=settings.admin_port,
+            trusted_proxies=settings.trusted_proxies,
         )
 
     @classmethod
@@ -88,7 +96,11 @@ def template(path: str | None = None) -> str:
 
 
 def render(config: NginxConfig) -> str:
-    """Substitute every placeholder; an unknown one is a packaging bug and fails loudly."""
+    """Substitute every placeholder; an unknown one is a packaging bug and fails loudly.
+
+    A user's template (``TURING_NGINX_TEMPLATE``) may predate a placeholder; it keeps working
+    unless a setting needs that placeholder, which fails loudly too (see :func:`_needed`).
+    """
     values = {
         "PORT": str(config.port),
         "UPSTREAM": config.upstream,
@@ -106,6 +118,10 @@ def render(config: NginxConfig) -> str:
             if config.access_log
             else "off"
         ),
+        "ERROR_PAGES": error_pages(),
+        "TRUSTED_PROXIES": trusted_proxies(config.trusted_proxies),
+        "ADMIN_LOCATIONS": admin_locations(config.admin_routes),
+        "ADMIN_SERVER": admin_server(config),
     }
 
     def substitute(match: re.Match[str]) -> str:
@@ -116,7 +132,163 @@ def render(config: NginxConfig) -> str:
                 f"nginx.conf template names unknown placeholder {match.group(0)}"
             ) from None
 
-    return _PLACEHOLDER.sub(substitute, template(config.template_path))
+    text = template(config.template_path)
+    present = set(_PLACEHOLDER.findall(text))
+    for name, why in _needed(config).items():
+        if name not in present:
+            raise SettingsError(f"the nginx.conf template has no @{name}@, which {why} needs")
+    return _PLACEHOLDER.sub(substitute, text)
+
+
+def _needed(config: NginxConfig) -> dict[str, str]:
+    """Placeholders a setting cannot do without: missing, they would silently undo it."""
+    needed: dict[str, str] = {}
+    if config.admin_routes == "port":
+        why = f"{c.ENV_ADMIN_ROUTES}={config.admin_port}"
+        needed.update(ADMIN_LOCATIONS=why, ADMIN_SERVER=why)
+    if config.trusted_proxies:
+        needed["TRUSTED_PROXIES"] = c.ENV_TRUSTED_PROXIES
+    return needed
+
+
+_NOT_FOUND = (
+    "The requested URL was not found on the server. If you entered the URL manually please "
+    "check your spelling and try again."
+)
+"""The app's own 404 (werkzeug's), word for word: a hidden admin route looks like no route."""
+
+ERROR_PAGES: tuple[tuple[int, int, str], ...] = (
+    # (what nginx ends the request with, the status the client gets, the message)
+    (400, 400, "The request is malformed (request line, headers or chunked body)"),
+    (403, 403, "Access to the requested URL is denied"),  # users' allow/deny snippets
+    (404, 404, _NOT_FOUND),
+    (405, 405, "The method is not allowed for the requested URL."),
+    (408, 408, "The request was not received in time"),
+    (411, 411, "The request needs a Content-Length"),
+    (413, 413, "Request body is larger than the limit"),
+    (414, 414, "Request URI is longer than the limit"),
+    (429, 429, "Too many requests"),  # users' limit_req snippets
+    # nginx's own 494 (a header past large_client_header_buffers) is RFC 6585's 431.
+    (494, 431, "Request headers are larger than the limit"),
+    (500, 500, "The server failed to handle the request (see its log)"),
+    (501, 501, "The Transfer-Encoding of the request is not supported"),
+    (502, 502, "The model server is not answering"),
+    (503, 503, "The model server is not available"),
+    (504, 504, "The model server did not answer in time"),
+    (505, 505, "The HTTP version is not supported (use HTTP/1.1)"),
+)
+"""Every error status nginx can produce itself (or a common snippet makes it produce)."""
+
+ERROR_PAGE_PREFIX = "/__turing/"
+"""Internal URIs of the error pages; the access-log map in the template matches this prefix."""
+
+
+def error_pages(indent: str = "    ") -> str:
+    """``error_page`` lines and their internal JSON locations, for one ``server`` block.
+
+    They catch request-line errors too (400, 414, 505: answered with the settings of the
+    port's default server before any ``Host`` is read). Server level rather than http level
+    (which catches them as well) so that a user's server-level ``error_page`` snippet adds to
+    these instead of dropping every inherited one.
+    """
+    lines = []
+    for caught, status, _ in ERROR_PAGES:
+        overwrite = f"={status} " if status != caught else ""
+        lines.append(f"error_page {caught} {overwrite}{ERROR_PAGE_PREFIX}{status}.json;")
+    for _, status, message in ERROR_PAGES:
+        body = error_body(status, message)
+        if set(body) & {"'", "$", "\\"}:
+            raise SettingsError(f"error page {status} cannot be quoted for nginx: {body}")
+        allow = " add_header Allow $turing_allow always;" if status == 405 else ""
+        lines.append(
+            f"location = {ERROR_PAGE_PREFIX}{status}.json {{ internal; "
+            "default_type application/json; "
+            f"add_header X-Request-ID $turing_request_id always;{allow} "
+            f"return {status} '{body}'; }}"
+        )
+    return "\n".join(indent + line for line in lines)
+
+
+def trusted_proxies(proxies: tuple[str, ...]) -> str:
+    """http-level realip settings: believe ``X-Forwarded-For`` from ``proxies`` only.
+
+    ``$turing_forwarded_for`` is what the app gets as ``X-Forwarded-For``: the client's chain
+    plus the peer that connected. Behind realip ``$proxy_add_x_forwarded_for`` would append the
+    client (``$remote_addr``) instead of the proxy, so the map uses ``$realip_remote_addr``.
+    Without trusted proxies nothing needs the realip module.
+    """
+    if not proxies:
+        return (
+            f"  # None ({c.ENV_TRUSTED_PROXIES} is empty): $remote_addr is the peer, whatever\n"
+            "  # the client writes in X-Forwarded-For.\n"
+            "  map $http_x_forwarded_for $turing_forwarded_for {\n"
+            "    default $proxy_add_x_forwarded_for;\n"
+            "  }"
+        )
+    lines = [f"  # {c.ENV_TRUSTED_PROXIES}: the client is the last address these did not add."]
+    for proxy in proxies:
+        try:
+            network = ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{c.ENV_TRUSTED_PROXIES}: {proxy!r} is not an address or CIDR"
+            ) from None
+        lines.append(f"  set_real_ip_from {network};")
+    lines += [
+        "  real_ip_header X-Forwarded-For;",
+        "  real_ip_recursive on;",
+        "  map $http_x_forwarded_for $turing_forwarded_for {",
+        '    "" $realip_remote_addr;',
+        '    default "$http_x_forwarded_for, $realip_remote_addr";',
+        "  }",
+    ]
+    return "\n".join(lines)
+
+
+def admin_locations(admin_routes: str, indent: str = "    ") -> str:
+    """Public-server locations hiding ``contract.ADMIN_ROUTES`` unless they are public."""
+    if admin_routes == "public":
+        return f"{indent}# {c.ENV_ADMIN_ROUTES}=public: the app answers them here."
+    if admin_routes not in ("off", "port"):
+        raise SettingsError(f"admin_routes={admin_routes!r}: use public, off or port")
+    return "\n".join(
+        f"{indent}location = {route} {{ return 404; }}" for route in sorted(c.ADMIN_ROUTES)
+    )
+
+
+def admin_server(config: NginxConfig) -> str:
+    """The admin port's ``server`` (``admin_routes == "port"``), else nothing.
+
+    Only ``contract.ADMIN_ROUTES`` and ``/ping`` reach the app there; everything else is a JSON
+    404. Users' snippets are not included: they are written for the public port.
+    """
+    if config.admin_routes != "port":
+        return ""
+    if config.admin_port is None:
+        raise SettingsError("admin_routes='port' needs an admin_port")
+    routes = "\n".join(
+        f"    location = {route} {{ proxy_pass http://app; }}" for route in sorted(c.ADMIN_ROUTES)
+    )
+    return f"""
+  # {c.ENV_ADMIN_ROUTES}={config.admin_port}: the admin routes on a port of their own.
+  server {{
+    listen {config.admin_port} deferred;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $turing_forwarded_for;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Request-ID $turing_request_id;
+    proxy_redirect off;
+    proxy_read_timeout {config.proxy_timeout}s;
+    proxy_send_timeout {config.proxy_timeout}s;
+    proxy_max_temp_file_size 0;
+{error_pages()}
+
+    location = /ping {{ proxy_pass http://ping; }}
+{routes}
+    location / {{ return 404; }}
+  }}"""
 
 
 def binary() -> str:
