@@ -114,3 +114,78 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one() -> Non
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
     assert (ROOT / "scripts" / "demo.sh").is_file()
+
+
+SHELL_FENCE = re.compile(r"^```(bash|sh|shell|console)\s*$")
+MARKER = re.compile(r"^<!-- (illustrative|tested: (\S+)::(\w+)) -->$")
+
+
+def _shell_blocks_in_docs() -> list[tuple[Path, int, str]]:
+    """``(page, line number, the line before the fence)`` of every shell block under docs/."""
+    found = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        lines = page.read_text().splitlines()
+        inside = False
+        for i, line in enumerate(lines):
+            if line.startswith("```"):
+                if not inside and SHELL_FENCE.match(line):
+                    before = next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
+                    found.append((page, i + 1, before.strip()))
+                inside = not inside
+    return found
+
+
+def test_every_shell_block_in_docs_is_tested_or_marked_illustrative() -> None:
+    """A command shown in docs/ runs in a test, which the marker names, or says it does not.
+
+    ``<!-- tested: tests/path.py::test_name -->`` or ``<!-- illustrative -->`` on the line before
+    the fence; pages added later are held to the same rule.
+    """
+    unmarked, dangling = [], []
+    for page, number, before in _shell_blocks_in_docs():
+        where = f"{page.relative_to(ROOT)}:{number}"
+        match = MARKER.match(before)
+        if not match:
+            unmarked.append(where)
+            continue
+        if match.group(2):
+            test_file = ROOT / match.group(2)
+            if not test_file.is_file() or f"def {match.group(3)}(" not in test_file.read_text():
+                dangling.append(f"{where} -> {match.group(2)}::{match.group(3)}")
+    assert not unmarked, (
+        f"shell blocks without <!-- tested: ... --> or <!-- illustrative -->: {unmarked}"
+    )
+    assert not dangling, f"markers naming a test that does not exist: {dangling}"
+
+
+def test_the_marker_rule_sees_unmarked_blocks(tmp_path: Path) -> None:
+    page = "Text\n\n```bash\necho hi\n```\n\n<!-- illustrative -->\n```console\n$ x\n```\n"
+    assert SHELL_FENCE.match("```bash")
+    lines = page.splitlines()
+    befores = [
+        next((ln for ln in reversed(lines[:i]) if ln.strip()), "")
+        for i, ln in enumerate(lines)
+        if SHELL_FENCE.match(ln)
+    ]
+    assert [bool(MARKER.match(b)) for b in befores] == [False, True]
+
+
+def test_run_local_in_docs_has_the_name_it_requires() -> None:
+    lines = [ln for ln in _shell_lines("mlflow") if "run-local" in ln]
+    assert lines, "docs/deploying.md shows mlflow deployments run-local"
+    assert all("--name" in ln for ln in lines), lines
+
+
+def test_accessor_table_and_testing_rules_are_documented() -> None:
+    page = (ROOT / "docs" / "custom-endpoints.md").read_text()
+    for needle in (
+        "get_raw_model()",
+        "unwrap_python_model()",
+        "entry_points=True",
+        "skops_trusted_types",
+    ):
+        assert needle in page, needle
+    assert "unwrap_python_model().predict_proba" not in page, "raises for sklearn models"
+    air = (ROOT / "docs" / "air-gapped.md").read_text()
+    assert "every template image" in air
+    assert "--runtime-ca-bundle" in air

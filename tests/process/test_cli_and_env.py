@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -159,3 +160,95 @@ def test_env_creation_with_the_local_manager_uses_mlflows_helper(
         subprocess.run(
             [sys.executable, "-m", "pip", "uninstall", "-y", "-q", "turing-tiny-dep"], check=False
         )
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_getting_started_serve_block_runs_as_written(
+    nginx_available: None, iris_model: Path, tmp_path: Path
+) -> None:
+    """docs/getting-started.md's serve block, each line as written: the model and port replaced."""
+    import re
+
+    page = (DOCS / "getting-started.md").read_text()
+    marker = "<!-- tested: tests/process/test_cli_and_env.py::" + sys._getframe().f_code.co_name
+    block = re.search(re.escape(marker) + r" -->\n```bash\n(.*?)```", page, flags=re.S)
+    assert block, "the page marks its serve block as tested here"
+    port = free_port()
+    lines = block.group(1).replace("\\\n", " ").splitlines()
+    lines = [ln.replace("./my-model", str(iris_model)).replace("8080", str(port)) for ln in lines]
+    assert lines[0].startswith("turing-scoring-server serve ")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    log = tmp_path / "serve.log"
+    with open(log, "a") as out:
+        proc = subprocess.Popen(
+            ["bash", "-c", "exec " + lines[0]], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        else:
+            pytest.fail(log.read_text())
+        answers = []
+        for ln in lines[1:]:
+            command = ["bash", "-c", ln.replace("localhost", "127.0.0.1")]
+            answers.append(
+                subprocess.run(command, capture_output=True, text=True, timeout=30, env=env)
+            )
+        assert [a.returncode for a in answers] == [0, 0, 0], [a.stderr for a in answers]
+        assert json.loads(answers[1].stdout) == {"turintech": "test"}
+        assert json.loads(answers[2].stdout) == {"predictions": [0]}
+    finally:
+        stop_group(proc)
+
+
+def test_check_plugins_and_a_typo_are_one_line(tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    ok = subprocess.run([str(cli), "check-plugins"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "turing" in ok.stdout
+    broken = subprocess.run(
+        [str(cli), "check-plugins"], capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, TURING_ENDPOINTS="no_such_module:blueprint"),
+    )  # fmt: skip
+    assert broken.returncode == 1
+    assert broken.stderr.strip() == (
+        "Error: plugin 'no_such_module:blueprint' (TURING_ENDPOINTS): cannot import "
+        "no_such_module:blueprint: ModuleNotFoundError: No module named 'no_such_module'"
+    )
+    typo = subprocess.run([str(cli), "sevre"], capture_output=True, text=True, timeout=60)
+    assert typo.returncode == 2
+    assert len(typo.stderr.strip().splitlines()) == 1
+    assert "did you mean 'serve'?" in typo.stderr
+
+
+def test_check_model_with_plugins_fails_like_the_container(iris_model: Path) -> None:
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    proc = subprocess.run(
+        [str(cli), "check-model", "--plugins", str(iris_model)],
+        capture_output=True, text=True, timeout=180,
+        env=dict(os.environ, TURING_ENDPOINTS="tests.fixtures.plugins.broken_import:blueprint"),
+    )  # fmt: skip
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: plugin 'tests.fixtures.plugins.broken_import:blueprint'"), last
+
+
+def test_runs_uri_leaves_no_mlflow_db(tmp_path: Path) -> None:
+    cli = Path(sys.executable).with_name("turing-scoring-server")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run(
+        [str(cli), "serve", "-m", "runs:/0123456789abcdef/model"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot get the model runs:/0123456789abcdef/model: Run with id")
+    assert list(tmp_path.iterdir()) == []

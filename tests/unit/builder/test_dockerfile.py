@@ -101,8 +101,8 @@ def test_index_urls_apply_to_every_pip_call(mlflow_template_text: str, spec: df.
     )
     lines = _lines(df.customise(mlflow_template_text, spec))
     env_at = _index(lines, "ENV PIP_INDEX_URL=")
-    # right after FROM and the pip-cache setting, before any pip call
-    assert env_at == _index(lines, "FROM") + 2 < _index(lines, "RUN pip install mlflow")
+    # right after FROM and the pip-cache and telemetry settings, before any pip call
+    assert env_at == _index(lines, "FROM") + 3 < _index(lines, "RUN pip install mlflow")
     assert '"https://a/simple https://b/simple"' in lines[env_at]
 
 

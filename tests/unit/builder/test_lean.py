@@ -169,11 +169,17 @@ def test_baked_images_check_the_model_once_at_build_time(
     lines = _lines(df.customise(baked_text, lean))
     model_at = next(i for i, line in enumerate(lines) if "_install_model_dependencies" in line)
     server_at = next(i for i, line in enumerate(lines) if line.startswith("RUN pip wheel"))
-    check_at = lines.index("RUN turing-scoring-server check-model")
+    check_at = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("RUN turing-scoring-server check-model")
+    )
+    assert "check-model --plugins" in lines[check_at]
     assert model_at < server_at < check_at
     assert lines[check_at + 1] == f"ENV {contract.ENV_CHECK_MODEL_REQUIREMENTS}=false"
     template = df.customise(mlflow_template_text, lean)
     assert "check-model" not in template, "a template image gets its model at run time"
+    assert "RUN turing-scoring-server check-plugins" in template, "its plugins are checked"
     assert contract.ENV_CHECK_MODEL_REQUIREMENTS not in template
     legacy = df.customise(baked_text, dataclasses.replace(lean, legacy=True))
     assert "check-model" not in legacy

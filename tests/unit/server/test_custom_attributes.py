@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask, request
 from flask.testing import FlaskClient
 
 from turing_scoring_server import ServedModel, Settings, create_app
+from turing_scoring_server.logs import ACCESS_LOGGER
 from turing_scoring_server.model import load
 from turing_scoring_server.sagemaker_attributes import (
     MAX_LENGTH,
     CustomAttributesError,
     format_attributes,
     parse,
+    routing_keys,
 )
 
 ATTRS = "X-Amzn-SageMaker-Custom-Attributes"
 ECHO = "tests.fixtures.plugins.echo:blueprint"
+ROUTES = f"{__name__}:routes"
+
+routes = Blueprint("routing_rules_fixture", __name__)
+"""Rules whose direct calls have werkzeug semantics a routed call must reproduce."""
+
+
+@routes.get("/files/<path:name>")
+def file_by_name(name: str) -> dict[str, str]:
+    return {"name": name, "path": request.path}
+
+
+@routes.post("/slashed/")
+def slashed() -> dict[str, str]:
+    return {"path": request.path}
+
+
 IRIS_CSV = b"sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n"
 
 
@@ -126,7 +145,7 @@ def served(iris_model: Path) -> ServedModel:
 @pytest.fixture(scope="module")
 def app(served: ServedModel) -> Flask:
     """The built-in /turing (entry point) plus the echo fixture plugin (TURING_ENDPOINTS)."""
-    return create_app(served, settings=Settings(workers=1, endpoints=(ECHO,)))
+    return create_app(served, settings=Settings(workers=1, endpoints=(ECHO, ROUTES)))
 
 
 @pytest.fixture
@@ -175,7 +194,8 @@ def test_routed_post_gets_body_content_type_and_attributes_unchanged(
     assert echo["path"] == "/echo"
     assert _echoed(echo) == body
     assert echo["content_type"] == "application/octet-stream; foo=bar"
-    assert echo["custom_attributes"] == {"route": "/echo", "tenant": "acme", "flag": ""}
+    # the routing keys are the router's: endpoints see the caller's own pairs only
+    assert echo["custom_attributes"] == {"tenant": "acme", "flag": ""}
 
 
 def test_routed_request_matches_a_direct_call(client: FlaskClient) -> None:
@@ -270,12 +290,21 @@ def test_unknown_route_is_404_json(client: FlaskClient) -> None:
     }
 
 
-def test_wrong_method_is_405_json(client: FlaskClient) -> None:
+def test_wrong_method_is_405_json_naming_the_method_to_add(client: FlaskClient) -> None:
     response = client.post("/invocations", headers={ATTRS: "route=/echo-put"})
 
     assert response.status_code == 405
     assert response.mimetype == "application/json"
-    assert response.json["message"] == "Route '/echo-put' does not accept POST"
+    assert response.json["message"] == (
+        f"Route '/echo-put' does not accept POST; it accepts PUT: add method=PUT to {ATTRS}"
+    )
+
+
+def test_405_for_a_get_route_suggests_method_get(client: FlaskClient) -> None:
+    response = client.post("/invocations", headers={ATTRS: "route=/turing"})
+
+    assert response.status_code == 405
+    assert "add method=GET" in response.json["message"]
 
 
 def test_route_must_be_absolute(client: FlaskClient) -> None:
@@ -318,11 +347,90 @@ def test_route_header_only_routes_post_invocations(client: FlaskClient) -> None:
     assert response.status_code == 405
 
 
-def test_malformed_header_reads_as_no_attributes_on_direct_calls(client: FlaskClient) -> None:
-    response = client.get("/echo", headers={ATTRS: "a=1\x7f"})
+@pytest.mark.parametrize("header", ["a=1\x7f", "x" * 1025], ids=["non-ascii", "too-long"])
+def test_malformed_header_is_the_same_400_on_a_direct_call(
+    client: FlaskClient, header: str
+) -> None:
+    direct = client.get("/echo", headers={ATTRS: header})
+    routed = client.post("/invocations", headers={ATTRS: header})
+
+    assert direct.status_code == routed.status_code == 400
+    assert direct.mimetype == "application/json"
+    assert direct.json == routed.json
+    assert direct.json["error_code"] == "BAD_REQUEST"
+
+
+def test_malformed_header_does_not_concern_routes_that_are_not_plugins(
+    client: FlaskClient,
+) -> None:
+    assert client.get("/version", headers={ATTRS: "a=1\x7f"}).status_code == 200
+
+
+@pytest.mark.parametrize("header", ["Route=/turing,Method=GET", "ROUTE=/turing,method=get"])
+def test_routing_keys_match_in_any_case(client: FlaskClient, header: str) -> None:
+    response = client.post("/invocations", headers={ATTRS: header})
 
     assert response.status_code == 200
-    assert response.json["custom_attributes"] == {}
+    assert response.json == {"turintech": "test"}
+
+
+def test_routing_key_given_twice_differently_is_400(client: FlaskClient) -> None:
+    response = client.post("/invocations", headers={ATTRS: "route=/turing,Route=/echo"})
+
+    assert response.status_code == 400
+    assert "give it once" in response.json["message"]
+
+
+def test_routing_keys_helper() -> None:
+    assert routing_keys({"Route": "/a", "METHOD": "get", "x": "1"}) == ("/a", "get")
+    assert routing_keys({"x": "1"}) == (None, None)
+
+
+def test_routing_keys_are_hidden_on_direct_calls_too(client: FlaskClient) -> None:
+    response = client.get("/echo", headers={ATTRS: "route=/x,Method=GET,tenant=acme"})
+
+    assert response.json["custom_attributes"] == {"tenant": "acme"}
+
+
+def test_percent_encoded_route_is_decoded_as_a_direct_call(client: FlaskClient) -> None:
+    direct = client.get("/files/a%20b/%C3%A9t%C3%A9")
+    routed = client.post(
+        "/invocations", headers={ATTRS: "route=/files/a%20b/%C3%A9t%C3%A9,method=GET"}
+    )
+
+    assert direct.status_code == routed.status_code == 200
+    assert routed.json == direct.json == {"name": "a b/été", "path": "/files/a b/été"}
+
+
+def test_comma_in_a_route_is_written_2c(client: FlaskClient) -> None:
+    routed = client.post("/invocations", headers={ATTRS: "route=/files/a%2Cb,method=GET"})
+
+    assert routed.json["name"] == "a,b"
+
+
+def test_route_to_a_rule_ending_in_slash_follows_the_redirect(client: FlaskClient) -> None:
+    direct = client.post("/slashed")
+    routed = client.post("/invocations", headers={ATTRS: "route=/slashed"})
+
+    assert direct.status_code == 308  # werkzeug's redirect a direct client follows
+    assert direct.headers["Location"].endswith("/slashed/")
+    assert routed.status_code == 200
+    assert routed.mimetype == "application/json"
+    assert routed.json == client.post("/slashed/").json == {"path": "/slashed/"}
+
+
+def test_access_log_of_a_routed_request_names_invocations_and_the_route(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        client.post("/invocations", data=b"x", headers={ATTRS: "route=/echo"})
+        client.post("/invocations", headers={ATTRS: "route=/files/a%20b,method=GET"})
+
+    records = [r for r in caplog.records if r.name == ACCESS_LOGGER]
+    assert [(r.path, r.route, r.status) for r in records] == [  # type: ignore[attr-defined]
+        ("/invocations", "/echo", 200),
+        ("/invocations", "/files/<path:name>", 200),
+    ]
 
 
 def test_routed_json_body_reaches_plugin_as_json(client: FlaskClient) -> None:

@@ -198,3 +198,23 @@ def test_plugin_can_be_disabled_by_name(iris_model: Path) -> None:
     app = create_app(str(iris_model), settings=Settings(workers=1, disabled_plugins=("example",)))
 
     assert app.test_client().get("/model-card").status_code == 404
+
+
+def test_example_model_requires_only_what_it_uses(tmp_path: Path) -> None:
+    """examples/train_iris.py names its requirements: MLflow's inference would add what the
+    training process imported (pytest, rich), which a template image installs at every start."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[3] / "examples" / "train_iris.py"
+    spec = importlib.util.spec_from_file_location("turing_train_iris", script)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.train(tmp_path / "model")
+    names = {
+        line.split("=", 1)[0].split("<", 1)[0].split(">", 1)[0].strip().lower()
+        for line in (model / "requirements.txt").read_text().splitlines()
+        if line.strip()
+    }
+    assert names == {"mlflow", "scikit-learn", "pandas"}

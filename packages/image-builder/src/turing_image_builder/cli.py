@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
 import shutil
 import sys
 import traceback
@@ -30,6 +31,14 @@ class _BuildByDefault(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
+        if first is not None and not first.startswith("-") and first not in self.commands:
+            # build takes no arguments: a bare word is a mistyped command (verfiy -> verify).
+            close = difflib.get_close_matches(first, list(self.commands), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.UsageError(
+                f"no command {first!r}: {hint}the commands are {', '.join(sorted(self.commands))} "
+                f"(without one, {PROG} builds; see {PROG} --help)"
+            )
         if first not in self.commands and first not in ("--help", "-h", "--version"):
             args = ["build", *args]
         return super().parse_args(ctx, args)
@@ -202,7 +211,13 @@ _PATH = click.Path(path_type=Path)
     default=None,
     help="TOML file with [tool.turing-image-build] [default: ./pyproject.toml].",
 )
-@click.option("--verbose", "-v", is_flag=True, default=False, help="Show tracebacks.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    default=False,
+    help="Print the build's whole output as it runs, and tracebacks with errors.",
+)
 @click.pass_context
 def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any) -> None:
     """Build (and optionally push) an image."""
@@ -233,6 +248,8 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
         ref = target.ref
     where = context.temporary_dir()
     try:
+        what = f"the model {opts.model_uri}" if opts.model_uri else "no model (template image)"
+        _err.print(f"writing the build context: MLflow's Dockerfile, {what}", highlight=False)
         written = context.write(opts, the_plan, where, base_env=engine.base_env(client, opts))
         build.build_image(
             client,
@@ -241,6 +258,7 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
             network=opts.network,
             platform=opts.platform,
             console=_err,
+            verbose=opts.verbose,
         )
     finally:
         shutil.rmtree(where, ignore_errors=True)
@@ -273,16 +291,32 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
     show_default=True,
     help="Seconds allowed for the first /ping 200.",
 )
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Host port on 127.0.0.1 the container's port is published on [default: a free one].",
+)
 @click.option("--verbose", "-v", is_flag=True, default=False, help="Show tracebacks.")
 def verify_command(
-    image: str, model: Path | None, slow_payload: Path | None, startup_timeout: float, verbose: bool
+    image: str,
+    model: Path | None,
+    slow_payload: Path | None,
+    startup_timeout: float,
+    port: int,
+    verbose: bool,
 ) -> None:
     """Check IMAGE against SageMaker's container contract; exit non-zero if a check fails."""
     from . import engine, verify
 
     client = engine.connect()
     results = verify.run(
-        client, image, model=model, slow_payload=slow_payload, startup_timeout=startup_timeout
+        client,
+        image,
+        model=model,
+        slow_payload=slow_payload,
+        startup_timeout=startup_timeout,
+        host_port=port or None,
     )
     verify.print_table(results, image, console=Console())
     if any(r.status == verify.FAIL for r in results):

@@ -7,16 +7,20 @@ needs nothing else, which is what ``--dockerfile-only`` hands to users.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError
+from importlib.metadata import PackageNotFoundError, distribution
 from importlib.metadata import version as dist_version
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from turing_scoring_server import contract
 
@@ -25,6 +29,7 @@ from . import versions
 from .__about__ import __version__
 from .errors import BuilderError, OptionsError
 from .options import BuildOptions, apt_package_names, copy_pairs
+from .text import shorten
 
 LABEL_PREFIX = "com.turintech.image-builder"
 
@@ -42,6 +47,11 @@ class Plan:
     """Index requirement for the server, or None when a local wheel or source is used."""
     snippets: tuple[str, ...] = ()
     """The ``--dockerfile-snippet`` texts, read and checked once, before anything is written."""
+    server_dir: Path | None = None
+    """Source directory the installed server came from (PEP 610): its wheel is built into the
+    context, as ``--server-source`` would, but with pip (no hatch needed)."""
+    server_wheel: Path | None = None
+    """Wheel the installed server came from (PEP 610), copied in as ``--server-wheel`` would."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,50 @@ def installed_server_version() -> str:
         ) from None
 
 
+@dataclass(frozen=True)
+class ServerOrigin:
+    """Where the installed server came from, as its PEP 610 ``direct_url.json`` tells."""
+
+    kind: str
+    """``index`` (no direct_url.json), ``dir`` (a local directory, editable or not), ``wheel``
+    (a local wheel file) or ``other`` (a VCS or remote URL: the builder cannot reproduce it)."""
+    version: str
+    path: Path | None = None
+    url: str = ""
+
+
+_FLAGS_HINT = "give --server-wheel FILE, --server-source DIR or --server-version VERSION"
+
+
+def installed_server_origin() -> ServerOrigin:
+    """The installed server's version and origin (PEP 610), for a build without server flags."""
+    try:
+        dist = distribution(contract.DISTRIBUTION)
+    except PackageNotFoundError:  # pragma: no cover - the builder depends on it
+        raise OptionsError(
+            f"{contract.DISTRIBUTION} is not installed next to the builder: {_FLAGS_HINT}"
+        ) from None
+    return classify_origin(dist.version, dist.read_text("direct_url.json"))
+
+
+def classify_origin(version: str, direct_url: str | None) -> ServerOrigin:
+    """A distribution's origin from its ``direct_url.json`` text (``None``: from an index)."""
+    if not direct_url:
+        return ServerOrigin("index", version)
+    try:
+        info = json.loads(direct_url)
+        url = str(info["url"])
+    except (ValueError, KeyError, TypeError):
+        return ServerOrigin("other", version, url="an unreadable direct_url.json")
+    parts = urlsplit(url)
+    local = Path(unquote(parts.path)) if parts.scheme == "file" else None
+    if local is not None and "dir_info" in info and local.is_dir():
+        return ServerOrigin("dir", version, local, url)
+    if local is not None and local.name.endswith(".whl") and local.is_file():
+        return ServerOrigin("wheel", version, local, url)
+    return ServerOrigin("other", version, local, url)
+
+
 def plan(options: BuildOptions) -> Plan:
     """Check versions and modes without side effects, so bad options fail before any work."""
     versions.check_contract()
@@ -100,18 +154,93 @@ def plan(options: BuildOptions) -> Plan:
             "server's legacy render; use --nginx-server-snippet / --nginx-location-snippet"
         )
     requirement = None
+    server_dir = server_wheel = None
     if options.server_wheel is not None:
-        name, version = versions.wheel_version(options.server_wheel.name)
-        if name != contract.DISTRIBUTION:
-            raise OptionsError(
-                f"--server-wheel {options.server_wheel.name} is not a {contract.DISTRIBUTION} wheel"
-            )
-        versions.check_server_version(version, "--server-wheel")
-    elif options.server_source is None:
+        _check_server_wheel(options.server_wheel, "--server-wheel")
+    elif options.server_source is None and options.server_version is not None:
         requirement = versions.server_requirement(
             options.server_version, installed_server_version()
         )
-    return Plan(choice.version, mine, choice.legacy, requirement, snippets)
+    elif options.server_source is None:
+        # No server flag: put in what is installed here, the way it was installed.
+        origin = installed_server_origin()
+        if origin.kind == "index":
+            requirement = versions.server_requirement(None, origin.version)
+        elif origin.kind == "dir":
+            versions.check_server_version(origin.version, "installed turing-scoring-server")
+            server_dir = origin.path
+        elif origin.kind == "wheel":
+            assert origin.path is not None
+            _check_server_wheel(origin.path, "installed turing-scoring-server")
+            server_wheel = origin.path
+        else:
+            raise OptionsError(
+                f"the installed {contract.DISTRIBUTION} came from "
+                f"{origin.url or 'an unknown place'}, which the image cannot install from: "
+                f"{_FLAGS_HINT}"
+            )
+    return Plan(
+        choice.version, mine, choice.legacy, requirement, snippets, server_dir, server_wheel
+    )
+
+
+def _check_server_wheel(wheel: Path, source: str) -> None:
+    name, version = versions.wheel_version(wheel.name)
+    if name != contract.DISTRIBUTION:
+        raise OptionsError(f"{source} {wheel.name} is not a {contract.DISTRIBUTION} wheel")
+    versions.check_server_version(version, source)
+
+
+# Files MLflow creates in the working directory when it resolves runs:/ or models:/ URIs without
+# MLFLOW_TRACKING_URI (3.x defaults to sqlite:///mlflow.db); removed when the build made them.
+_TRACKING_LEFTOVERS = ("mlflow.db", "mlruns", "mlartifacts")
+
+# Client libraries MLflow imports for a URI scheme, and the distribution that brings them.
+_SCHEME_PACKAGES = {
+    "boto3": "boto3",
+    "botocore": "boto3",
+    "google": "google-cloud-storage",
+    "azure": "azure-storage-file-datalake",
+    "pyarrow": "pyarrow",
+    "paramiko": "paramiko",
+    "pysftp": "pysftp",
+}
+
+
+@contextmanager
+def _no_leftovers(cwd: Path) -> Iterator[None]:
+    before = {name for name in _TRACKING_LEFTOVERS if (cwd / name).exists()}
+    try:
+        yield
+    finally:
+        for name in set(_TRACKING_LEFTOVERS) - before:
+            target = cwd / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+
+
+def model_uri_error(uri: str, exc: BaseException) -> BuilderError:
+    """One line naming why MLflow could not fetch ``uri`` and what to do."""
+    scheme = urlsplit(uri).scheme
+    if isinstance(exc, ModuleNotFoundError):
+        module = (exc.name or "").split(".", 1)[0]
+        package = _SCHEME_PACKAGES.get(module, exc.name or module)
+        return OptionsError(
+            f"--model-uri {uri}: MLflow needs the Python package {package} for {scheme}:// URIs "
+            f"(No module named {exc.name!r}): pip install {package} next to turing-image-builder"
+        )
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    # MLflow's download errors list the failures below a generic first line; the last says why.
+    why = lines[-1] if lines else type(exc).__name__
+    if scheme in ("", "file") and not Path(unquote(urlsplit(uri).path)).exists():
+        why = f"no such file or directory ({why})"
+    hint = {
+        "runs": "check the run id and MLFLOW_TRACKING_URI (the tracking server that has the run)",
+        "models": "check the name and version and MLFLOW_TRACKING_URI (the registry that has it)",
+    }.get(scheme, "give a model directory or a URI MLflow can read (runs:/, models:/, s3://...)")
+    return OptionsError(f"cannot get the model {uri}: {shorten(why, 300)}; {hint}")
 
 
 def _mlflow_dockerfile(options: BuildOptions, out: Path) -> str:
@@ -120,12 +249,16 @@ def _mlflow_dockerfile(options: BuildOptions, out: Path) -> str:
         from mlflow.pyfunc.backend import PyFuncBackend
 
         # The same call `mlflow models build-docker` makes: model copied in, deps installed now.
-        PyFuncBackend(config={}, env_manager=options.env_manager).generate_dockerfile(
-            model_uri=options.model_uri,
-            output_dir=str(out),
-            base_image=options.base_image,
-            install_java=options.install_java,
-        )
+        try:
+            with _no_leftovers(Path.cwd()):
+                PyFuncBackend(config={}, env_manager=options.env_manager).generate_dockerfile(
+                    model_uri=options.model_uri,
+                    output_dir=str(out),
+                    base_image=options.base_image,
+                    install_java=options.install_java,
+                )
+        except Exception as exc:
+            raise model_uri_error(options.model_uri, exc) from exc
     else:
         from mlflow.models import docker_utils
 
@@ -165,6 +298,28 @@ def _build_server_wheel(source: Path, wheels: Path) -> str:
     if name != contract.DISTRIBUTION:
         raise OptionsError(f"--server-source {source} builds {name}, not {contract.DISTRIBUTION}")
     versions.check_server_version(version, "--server-source")
+    return built[0]
+
+
+def _pip_server_wheel(source: Path, wheels: Path) -> str:
+    """The installed server's source directory built into a wheel with this Python's pip."""
+    before = set(os.listdir(wheels))
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(wheels)]
+    try:
+        import hatchling  # noqa: F401 - present: build offline, without an isolated env
+    except ImportError:
+        pass
+    else:
+        command.append("--no-build-isolation")
+    proc = subprocess.run([*command, str(source)], capture_output=True, text=True)
+    built = sorted(n for n in set(os.listdir(wheels)) - before if n.endswith(".whl"))
+    if proc.returncode != 0 or len(built) != 1:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel produced"]
+        raise BuilderError(
+            f"cannot build the installed {contract.DISTRIBUTION}'s wheel from {source}: "
+            f"{shorten(detail[0], 200)}; {_FLAGS_HINT}"
+        )
+    _check_server_wheel(wheels / built[0], f"the wheel built from {source}")
     return built[0]
 
 
@@ -217,7 +372,20 @@ def write(
     """
     if out.exists() and any(out.iterdir()):
         raise OptionsError(f"{out} is not empty: give a new or empty directory")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(options, the_plan, out, base_env)
+    except BaseException:
+        # A failed write leaves nothing behind (a --dockerfile-only directory it made included).
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write(
+    options: BuildOptions, the_plan: Plan, out: Path, base_env: tuple[str, ...] | None
+) -> Context:
     mlflow_text = _mlflow_dockerfile(options, out)
     match = _ENTRY_ENV_MANAGER.search(mlflow_text)
     env_manager = match.group(1) if match else options.env_manager
@@ -230,11 +398,14 @@ def write(
     )
     local: list[str] = []
     index: list[str] = []
-    if options.server_wheel is not None:
-        shutil.copy2(options.server_wheel, wheels / options.server_wheel.name)
-        local.append(options.server_wheel.name)
+    given_wheel = options.server_wheel or the_plan.server_wheel
+    if given_wheel is not None:
+        shutil.copy2(given_wheel, wheels / given_wheel.name)
+        local.append(given_wheel.name)
     elif options.server_source is not None:
         local.append(_build_server_wheel(options.server_source, wheels))
+    elif the_plan.server_dir is not None:
+        local.append(_pip_server_wheel(the_plan.server_dir, wheels))
     if local:
         server_install = f"{contract.WHEELHOUSE}/{local[0]}"
         server = versions.wheel_version(local[0])[1]

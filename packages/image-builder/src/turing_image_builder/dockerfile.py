@@ -40,6 +40,18 @@ CA_ENV_NAMES = (
 _CONFIG_KEYWORDS = frozenset({"ENV", "WORKDIR", "LABEL", "EXPOSE", "USER", "ENTRYPOINT", "CMD",
                               "STOPSIGNAL", "HEALTHCHECK", "SHELL", "VOLUME"})  # fmt: skip
 
+TELEMETRY_ENV = contract.ENV_MLFLOW_TELEMETRY
+"""MLflow's own switch; images set it ``true`` from the first
+step, so no build step or container reports to MLflow unless ``--env ...=false`` asks for it."""
+TELEMETRY_FILE = '"${XDG_CONFIG_HOME:-$HOME/.config}/mlflow/telemetry.json"'
+"""Where MLflow 3.x keeps its telemetry ``installation_id`` (mlflow/telemetry/installation_id.py):
+one per machine, so one left in an image would be shared by every container of it."""
+NO_TELEMETRY_ID = (
+    f"rm -f {TELEMETRY_FILE} {TELEMETRY_FILE.replace('.json', '.tmp')} "
+    '&& { rmdir "${XDG_CONFIG_HOME:-$HOME/.config}/mlflow" 2>/dev/null || true; }'
+)
+"""Run in the layer of every step that imports MLflow: no per-build id can reach the image."""
+
 _MLFLOW_PIN = re.compile(r"\bmlflow==[^\s\"']+")
 USER_FILES_DIR = "turing-user-files"
 """Context directory holding ``--copy`` sources, one numbered sub-directory per item."""
@@ -217,20 +229,33 @@ def model_deps_without_gevent(instruction: Instruction) -> Instruction:
 
 
 def model_check_steps() -> list[Instruction]:
-    """MLflow's load-time checks on the baked model, once, at build time.
+    """MLflow's load-time checks on the baked model, and the app built once, at build time.
 
     ``mlflow.pyfunc.load_model`` compares the model's requirements and Python version with the
     environment on every load (0.16 s of each start here, warnings only); the environment of a
     baked image cannot change, so the build runs them (warnings land in the build log) and the
-    containers skip them.
+    containers skip them. ``--plugins`` then builds the app as the container does (model loaded,
+    every plugin and app hook imported and registered), so a broken plugin fails the build with
+    the error the container would stop with, not the first start.
     """
     return [
         Instruction(
             "# turing-image-builder: MLflow's model checks (requirements, Python version) run "
-            "here once, not at every start"
+            "here once, not at every start; the app, plugins and hooks are built as at start-up"
         ),
-        Instruction("RUN turing-scoring-server check-model"),
+        Instruction(f"RUN turing-scoring-server check-model --plugins \\\n && {NO_TELEMETRY_ID}"),
         Instruction(f"ENV {contract.ENV_CHECK_MODEL_REQUIREMENTS}=false"),
+    ]
+
+
+def plugin_check_steps() -> list[Instruction]:
+    """Template images (no model yet): every plugin and app hook imported and registered."""
+    return [
+        Instruction(
+            "# turing-image-builder: endpoint plugins and app hooks imported and registered as "
+            "at start-up, so a broken one fails the build"
+        ),
+        Instruction(f"RUN turing-scoring-server check-plugins \\\n && {NO_TELEMETRY_ID}"),
     ]
 
 
@@ -445,6 +470,7 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     # No pip cache in any layer, whatever the base image sets.
     ins[from_at + 1 : from_at + 1] = [
         Instruction("ENV PIP_NO_CACHE_DIR=1"),
+        Instruction(f"ENV {TELEMETRY_ENV}=true"),
         *index_steps(spec),
         *apt_steps(spec.apt_packages),
     ]
@@ -466,8 +492,10 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
     env_at = _index_of(ins, f"ENV {contract.ENV_DISABLE_ENV_CREATION}=", "env-creation ENV")
     baked = ins[env_at].text.split("=", 1)[1].strip().lower() == "true"
     installers = drop_installers() if baked and not spec.full_mlflow and spec.build_ca else []
-    checks = model_check_steps() if baked and not spec.legacy else []
-    ins[env_at:env_at] = user_steps(spec) + nginx_step() + server_steps(spec) + checks + installers
+    checks = []
+    if not spec.legacy:
+        checks = model_check_steps() if baked else plugin_check_steps()
+    ins[env_at:env_at] = user_steps(spec) + nginx_step() + server_steps(spec) + installers
 
     entry_at = _index_of(ins, "ENTRYPOINT", "ENTRYPOINT")
     tail: list[Instruction] = []
@@ -488,7 +516,9 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         tail.append(
             Instruction("ENV " + " \\\n    ".join(f"{k}={_q(v)}" for k, v in spec.env.items()))
         )
-    # After the ENV above: the check (and a legacy image's render) sees the image's settings.
+    # After the ENV above: the checks (and a legacy image's render) see the image's settings,
+    # users' TURING_ENDPOINTS and TURING_DISABLED_PLUGINS included.
+    tail += checks
     tail += nginx_check_steps(spec)
     if spec.legacy:
         tail += legacy_nginx_step()

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from .errors import EngineError
+from .text import shorten
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
@@ -29,7 +30,7 @@ def connect(timeout: int = 600) -> Any:
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EngineError(
-            f"no Docker engine answers at {describe_host()} ({reason[:160]}); start one "
+            f"no Docker engine answers at {describe_host()} ({shorten(reason, 160)}); start one "
             "(e.g. 'sudo systemctl start docker', or scripts/docker-up.sh in this repo) or point "
             "DOCKER_HOST at a running engine; --dockerfile-only needs no engine"
         ) from exc

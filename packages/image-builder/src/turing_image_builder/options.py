@@ -302,3 +302,21 @@ def validate(options: BuildOptions) -> None:
         raise OptionsError("--region and --repository only apply with --ecr")
     if not options.tag or any(ch.isspace() for ch in options.tag):
         raise OptionsError(f"--tag {options.tag!r} is not an image reference")
+    repository = _repository_path(options.tag)
+    if repository != repository.lower():
+        lower = options.tag.replace(repository, repository.lower(), 1)
+        raise OptionsError(
+            f"--tag {options.tag!r}: Docker refuses upper-case repository names; use {lower!r}"
+        )
+
+
+def _repository_path(ref: str) -> str:
+    """The repository path of an image reference: no registry host, tag or digest."""
+    name = ref.split("@", 1)[0]
+    head, sep, tail = name.rpartition(":")
+    if sep and "/" not in tail:
+        name = head
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    return "/".join(parts)

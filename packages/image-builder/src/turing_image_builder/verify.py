@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import textwrap
 import threading
 import time
 import urllib.error
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from turing_scoring_server import contract
 
 from .errors import VerifyError
+from .text import shorten
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 PING_BUSY_LIMIT = 2.0
@@ -112,17 +114,29 @@ def _port(container: Any, inner: int) -> int:
 
 @contextmanager
 def _running(
-    client: Any, image: str, model: Path | None, inner_port: int, env: dict[str, str]
+    client: Any,
+    image: str,
+    model: Path | None,
+    inner_port: int,
+    env: dict[str, str],
+    host_port: int | None = None,
 ) -> Iterator[tuple[Any, str]]:
     volumes = {str(model.resolve()): {"bind": contract.MODEL_PATH, "mode": "ro"}} if model else {}
-    container = client.containers.run(
-        image,
-        command=[contract.SERVE_COMMAND],
-        detach=True,
-        environment=env,
-        ports={f"{inner_port}/tcp": ("127.0.0.1", None)},
-        volumes=volumes,
-    )
+    try:
+        container = client.containers.run(
+            image,
+            command=[contract.SERVE_COMMAND],
+            detach=True,
+            environment=env,
+            ports={f"{inner_port}/tcp": ("127.0.0.1", host_port)},
+            volumes=volumes,
+        )
+    except Exception as exc:
+        where = f"127.0.0.1:{host_port}" if host_port else "a free port"
+        raise VerifyError(
+            f"cannot run {image} on {where}: {shorten(str(exc), 200)}"
+            + ("; give another --port" if host_port else "")
+        ) from exc
     try:
         yield container, f"http://127.0.0.1:{_port(container, inner_port)}"
     finally:
@@ -143,7 +157,7 @@ def _wait_ping(container: Any, base: str, timeout: float) -> float | None:
 
 def _tail(container: Any, lines: int = 3) -> str:
     text = container.logs(tail=lines).decode(errors="replace").strip()
-    return " | ".join(text.splitlines())[-300:]
+    return shorten(" | ".join(text.splitlines()[-lines:]), 300)
 
 
 def _example(client: Any, image: str, model: Path | None) -> bytes | None:
@@ -215,8 +229,13 @@ def run(
     model: Path | None = None,
     slow_payload: Path | None = None,
     startup_timeout: float = 480.0,
+    host_port: int | None = None,
 ) -> list[CheckResult]:
-    """Every check, in report order. Raises :class:`VerifyError` only when nothing can run."""
+    """Every check, in report order. Raises :class:`VerifyError` only when nothing can run.
+
+    ``host_port`` publishes the container on that port of 127.0.0.1 (both runs, one after the
+    other); ``None`` lets the engine pick a free one.
+    """
     try:
         config = client.images.get(image).attrs["Config"]
     except Exception as exc:
@@ -225,7 +244,7 @@ def run(
     label = (config.get("Labels") or {}).get(contract.SAGEMAKER_BIND_TO_PORT_LABEL)
     example = _example(client, image, model)
 
-    with _running(client, image, model, contract.PUBLIC_PORT, {}) as (container, base):
+    with _running(client, image, model, contract.PUBLIC_PORT, {}, host_port) as (container, base):
         ready = _wait_ping(container, base, startup_timeout)
         if ready is None:
             why = f"no /ping 200 within {startup_timeout:.0f} s: {_tail(container)}"
@@ -310,7 +329,7 @@ def run(
         )
         return results
     env = {contract.ENV_BIND_TO_PORT: str(BIND_PORT)}
-    with _running(client, image, model, BIND_PORT, env) as (container, base):
+    with _running(client, image, model, BIND_PORT, env, host_port) as (container, base):
         ready = _wait_ping(container, base, startup_timeout)
         detail = f"{contract.ENV_BIND_TO_PORT}={BIND_PORT}: " + (
             f"/ping 200 after {ready:.1f} s"
@@ -321,13 +340,38 @@ def run(
     return results
 
 
-def print_table(results: list[CheckResult], image: str, console: Console) -> None:
-    """The report as a rich table."""
-    table = Table(title=f"SageMaker contract: {image}")
-    table.add_column("check")
-    table.add_column("result")
-    table.add_column("detail", overflow="fold")
-    colour = {PASS: "green", FAIL: "red", SKIP: "yellow"}
+REPORT_WIDTH = 80
+"""The report fits an 80-column terminal: a check per line, its detail wrapped at words below."""
+
+
+def report_lines(results: list[CheckResult], image: str, width: int = REPORT_WIDTH) -> list[str]:
+    """The report as plain lines of at most ``width`` characters (a long word stays whole)."""
+    lines = [f"SageMaker contract: {image}"]
+    indent = " " * 6
     for r in results:
-        table.add_row(r.name, f"[{colour[r.status]}]{r.status}[/]", r.detail)
-    console.print(table)
+        lines.append(f"{r.status:<4}  {r.name}")
+        lines += textwrap.wrap(
+            r.detail,
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    failed = sum(r.status == FAIL for r in results)
+    lines.append(
+        f"{len(results)} checks: {failed} failed, {sum(r.status == SKIP for r in results)} skipped"
+    )
+    return lines
+
+
+def print_table(results: list[CheckResult], image: str, console: Console) -> None:
+    """The report, a check per line (coloured on a terminal), fitting 80 columns."""
+    colour = {PASS: "green", FAIL: "red", SKIP: "yellow"}
+    width = min(console.width, REPORT_WIDTH) if console.is_terminal else REPORT_WIDTH
+    for line in report_lines(results, image, width):
+        status = line[:4]
+        if status in colour and line[4:6] == "  ":
+            console.print(f"[{colour[status]}]{status}[/]{escape(line[4:])}", highlight=False)
+        else:
+            console.print(escape(line), highlight=False, soft_wrap=True)

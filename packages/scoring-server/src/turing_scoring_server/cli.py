@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
 import tempfile
+from typing import Any
 
 import click
 
@@ -13,20 +15,89 @@ from . import contract as c
 from .__about__ import __version__
 from .errors import TuringServerError
 
+PROG = "turing-scoring-server"
+
+
+_TRACKING_LEFTOVERS = ("mlflow.db", "mlruns", "mlartifacts")
+"""What MLflow 3 creates in the working directory to resolve ``runs:/`` and ``models:/`` URIs
+when ``MLFLOW_TRACKING_URI`` is unset (``sqlite:///mlflow.db``); removed when we made them."""
+
 
 def _local_model(model_uri: str) -> str:
-    """A local directory for any model URI MLflow accepts (downloaded when remote)."""
+    """A local directory for any model URI MLflow accepts (downloaded when remote).
+
+    Raises :class:`click.ClickException` in one line naming MLflow's reason and what to check.
+    """
     if os.path.isdir(model_uri):
         return os.path.abspath(model_uri)
+    import shutil
+
     from mlflow.artifacts import download_artifacts
 
-    return download_artifacts(
-        artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="turing-model-")
-    )
+    before = {name for name in _TRACKING_LEFTOVERS if os.path.exists(name)}
+    try:
+        return str(
+            download_artifacts(
+                artifact_uri=model_uri, dst_path=tempfile.mkdtemp(prefix="turing-model-")
+            )
+        )
+    except Exception as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        # MLflow lists the failures under a generic first line; the last one says why.
+        why = lines[-1] if lines else type(exc).__name__
+        if isinstance(exc, ModuleNotFoundError):
+            why = f"MLflow needs the Python package that provides {exc.name!r}: pip install it"
+        raise click.ClickException(
+            f"cannot get the model {model_uri}: {why}; give a model directory or a URI MLflow "
+            "can read (runs:/ and models:/ need MLFLOW_TRACKING_URI)"
+        ) from exc
+    finally:
+        for name in set(_TRACKING_LEFTOVERS) - before:
+            if os.path.isdir(name):
+                shutil.rmtree(name, ignore_errors=True)
+            elif os.path.exists(name):
+                os.unlink(name)
 
 
-@click.group()
-@click.version_option(__version__, prog_name="turing-scoring-server")
+class _SuggestingGroup(click.Group):
+    """A group that answers a mistyped subcommand with the nearest one (``sevre`` -> ``serve``)
+    and prints usage errors as one line, like every other error of this CLI."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise click.UsageError(
+                f"no command {name!r}: {hint}the commands are "
+                f"{', '.join(self.list_commands(ctx))} (see {PROG} --help)",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_SuggestingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name=PROG)
 def main() -> None:
     """MLflow's scoring endpoints plus your own, on gunicorn behind nginx."""
 
@@ -62,10 +133,7 @@ def serve(
     from .container import serve as serve_container
     from .settings import Settings
 
-    try:
-        path = _local_model(model_uri)
-    except Exception as exc:
-        raise click.ClickException(f"cannot get the model {model_uri}: {exc}") from exc
+    path = _local_model(model_uri)
     overrides = {
         c.ENV_MODEL_PATH: path,
         c.ENV_BIND_TO_PORT: str(port),
@@ -134,21 +202,73 @@ def render_nginx(legacy: bool, output: str | None, check: bool) -> None:
 
 @main.command("check-model")
 @click.argument("model_path", required=False, type=click.Path(file_okay=False))
-def check_model(model_path: str | None) -> None:
+@click.option(
+    "--plugins",
+    is_flag=True,
+    help="Also build the app as the container does: load the model, import and register every "
+    "endpoint plugin and app hook (the image builder runs this in baked images).",
+)
+def check_model(model_path: str | None, plugins: bool) -> None:
     """Run MLflow's load-time checks (requirements, Python version) on a model, warnings only.
 
     Image builds run it on a baked model and set TURING_CHECK_MODEL_REQUIREMENTS=false, so the
-    warnings show in the build log and containers start without repeating them.
+    warnings show in the build log and containers start without repeating them. With --plugins
+    the app is built as at start-up, so a broken plugin fails the build with the error the
+    container would stop with.
     """
     from .model import check
     from .settings import Settings
 
-    path = model_path or Settings.from_env().model_path
     try:
+        settings = Settings.from_env()
+        path = model_path or settings.model_path
         check(path)
+        if plugins:
+            from .app import create_app
+
+            app = create_app(path, settings=settings)
+            _report_plugins(app.extensions)
     except TuringServerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"checked the model at {path}")
+
+
+@main.command("check-plugins")
+def check_plugins() -> None:
+    """Import and register every endpoint plugin and app hook, without a model.
+
+    For images whose model arrives at run time (the image builder runs it in template images):
+    a plugin that fails to import, is not a blueprint, claims a reserved or taken route, or a hook
+    that raises fails here with the error the container would stop with.
+    """
+    from flask import Flask
+
+    from . import hooks, metadata, mlflow_routes
+    from . import plugins as plugin_loader
+    from .settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        app = Flask("turing_scoring_server", static_folder=None)
+        app.register_blueprint(mlflow_routes.blueprint)
+        app.register_blueprint(metadata.blueprint)
+        specs = plugin_loader.discover(settings.endpoints, settings.disabled_plugins)
+        routes = plugin_loader.register(app, specs)
+        hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
+        applied = hooks.apply_hooks(app, hook_specs)
+    except TuringServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _report_plugins({"turing_scoring_server": {"routes": routes, "hooks": applied}})
+
+
+def _report_plugins(extensions: Any) -> None:
+    state = extensions.get("turing_scoring_server", {})
+    routes = state.get("routes", [])
+    names = sorted({r.plugin for r in routes})
+    click.echo(
+        f"plugins: {', '.join(names) or 'none'} ({len(routes)} routes); "
+        f"app hooks: {', '.join(state.get('hooks', [])) or 'none'}"
+    )
 
 
 @main.command()
