@@ -46,6 +46,24 @@ def slow_model(models_dir: Path) -> Path:
     return save_slow_model(models_dir / "slow")
 
 
+def log_messages(output: str) -> list[str]:
+    """The message of every log line, JSON (``{"message": ...}``) or text (``turing-scoring-server:
+    ...``), so tests of one-line errors hold in both formats."""
+    import json
+
+    messages = []
+    for line in output.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and "message" in record:
+            messages.append(str(record["message"]))
+        elif line.startswith("turing-scoring-server: "):
+            messages.append(line.removeprefix("turing-scoring-server: "))
+    return messages
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:

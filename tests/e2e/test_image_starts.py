@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import log_messages
 from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
 from tests.e2e.builder_fixtures import builder_serve
 
@@ -63,9 +64,7 @@ def test_broken_model_exits_non_zero_with_one_line(
     finally:
         container.remove(force=True)
     assert code != 0
-    reasons = [
-        ln for ln in logs.splitlines() if ln.startswith("turing-scoring-server: cannot load")
-    ]
+    reasons = [m for m in log_messages(logs) if m.startswith("cannot load")]
     assert len(reasons) == 1, logs[-2000:]
     assert "nope_mod" in reasons[0]
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import log_messages
 from tests.process.conftest import RunningServer
 from turing_scoring_server import contract as c
 from turing_scoring_server.nginx import template
@@ -53,7 +54,7 @@ def test_broken_snippet_stops_start_up_with_nginx_message(
         iris_model, wait=False, TURING_NGINX_SNIPPETS_DIR=str(snippets)
     )
     assert server.proc.wait(timeout=30) == 2
-    line = next(ln for ln in server.output().splitlines() if "nginx rejects" in ln)
+    line = next(m for m in log_messages(server.output()) if "nginx rejects" in m)
     assert 'unknown directive "add_header_typo"' in line
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import log_messages
 from tests.process.conftest import RunningServer
 
 pytestmark = pytest.mark.nginx
@@ -111,13 +113,34 @@ def test_broken_model_exits_non_zero_with_one_line(server_factory: Any, tmp_path
     server: RunningServer = server_factory(broken, wait=False)
     code = server.proc.wait(timeout=60)
     assert code != 0
-    lines = [
-        line
-        for line in server.output().splitlines()
-        if line.startswith("turing-scoring-server: cannot load")
-    ]
+    lines = [m for m in log_messages(server.output()) if m.startswith("cannot load")]
     assert len(lines) == 1, server.output()
     assert "no_such_module" in lines[0]
+
+
+def test_requirements_failing_over_tls_name_the_runtime_ca_bundle(
+    server_factory: Any, iris_model: Path, tmp_path: Path
+) -> None:
+    """A template image installing the model's requirements at start behind a TLS proxy it does
+    not trust: the one line says which builder flag fixes it."""
+    model = tmp_path / "needs-install"
+    shutil.copytree(iris_model, model)
+    with open(model / "requirements.txt", "a") as f:
+        f.write("turing-probe-not-installed==0.0.1\n")
+    # One public root CA alone: pip cannot verify the index (as behind an intercepting proxy).
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+    wrong_ca = tmp_path / "wrong-ca.pem"
+    wrong_ca.write_text(bundle[: bundle.index("-----END CERTIFICATE-----") + 26])
+    server: RunningServer = server_factory(
+        model, wait=False, MLFLOW_DISABLE_ENV_CREATION="false", TURING_LOG_FORMAT="text",
+        PIP_CERT=str(wrong_ca), PIP_RETRIES="0", PIP_TIMEOUT="10",
+    )  # fmt: skip
+    assert server.proc.wait(timeout=120) == 2
+    lines = [ln for ln in server.output().splitlines() if ln.startswith("turing-scoring-server:")]
+    assert len(lines) == 1, server.output()[-3000:]
+    assert "cannot install the model's requirements at start" in lines[0]
+    assert "--runtime-ca-bundle" in lines[0]
+    assert "CERTIFICATE_VERIFY_FAILED" in server.output()
 
 
 def test_missing_model_is_one_line_and_exit_2(server_factory: Any, tmp_path: Path) -> None:

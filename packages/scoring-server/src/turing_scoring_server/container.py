@@ -52,9 +52,18 @@ def prepare_environment(settings: Settings) -> list[str]:
     from mlflow.models import container as mlflow_container
     from mlflow.version import VERSION
 
-    activate: list[str] = mlflow_container._install_model_dependencies_to_env(
-        settings.model_path, settings.env_manager
-    )
+    try:
+        activate: list[str] = mlflow_container._install_model_dependencies_to_env(
+            settings.model_path, settings.env_manager
+        )
+    except Exception as exc:
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        raise TuringServerError(
+            f"cannot install the model's requirements at start ({type(exc).__name__}: {last}); "
+            f"if pip says SSL: CERTIFICATE_VERIFY_FAILED above (a TLS-intercepting proxy), "
+            "rebuild the image with --runtime-ca-bundle FILE, or bake the model in with "
+            "--model-uri"
+        ) from exc
     if activate:
         from .__about__ import __version__
 
@@ -71,7 +80,9 @@ def prepare_environment(settings: Settings) -> list[str]:
         install = shlex.join(["pip", "install", *find_links, *pins, *wheels])
         if subprocess.run(["bash", "-c", " && ".join([*activate, install])]).returncode != 0:
             raise TuringServerError(
-                "cannot install MLflow and the server into the model environment"
+                "cannot install MLflow and the server into the model environment; if pip says "
+                "SSL: CERTIFICATE_VERIFY_FAILED above, rebuild the image with "
+                "--runtime-ca-bundle FILE"
             )
     return activate
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -94,7 +95,7 @@ _NGINX_LEVELS = {
     "warn": logging.WARNING, "error": logging.ERROR, "crit": logging.CRITICAL,
     "alert": logging.CRITICAL, "emerg": logging.CRITICAL,
 }  # fmt: skip
-_entrypoint_format = "text"
+_entrypoint_format: str | None = None
 
 
 def configure_entrypoint(log_format: str) -> None:
@@ -116,12 +117,17 @@ def say(message: str, level: int = logging.ERROR) -> None:
     """One line for the operator: why the server stops, or will not start.
 
     In JSON mode it is a JSON object like every other line (log pipelines parse each line); in
-    text mode ``turing-scoring-server: <message>``, as before.
+    text mode ``turing-scoring-server: <message>``, as before. Written directly rather than
+    through a handler, so it works in any process (the entrypoint, gunicorn's master loading the
+    app) whatever logging is configured there.
     """
-    if _entrypoint_format == "json":
-        logging.getLogger(ENTRYPOINT_LOGGER).log(level, message)
+    log_format = _entrypoint_format or os.environ.get("TURING_LOG_FORMAT", "json")
+    if log_format.strip().lower() == "text":
+        line = f"turing-scoring-server: {message}"
     else:
-        print(f"turing-scoring-server: {message}", file=sys.stderr, flush=True)
+        record = logging.LogRecord(ENTRYPOINT_LOGGER, level, "", 0, message, None, None)
+        line = JsonFormatter().format(record)
+    print(line, file=sys.stderr, flush=True)
 
 
 def relay_nginx(stream: IO[bytes]) -> None:
