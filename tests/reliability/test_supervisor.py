@@ -307,6 +307,9 @@ def test_every_log_line_is_json_in_json_mode(server_factory: Any, iris_model: Pa
         server.url + "/invocations", data=b"{not json", headers={"Content-Type": "application/json"}
     )
     s.get(server.url + "/nowhere")
+    # MLflow logs a warning of its own (its own text format, before) when `instances` records
+    # fail the schema.
+    assert s.post(server.url + "/invocations", json={"instances": [{"x": 1}]}).status_code == 400
     # Larger than nginx's in-memory body buffer: nginx logs a warning about its temporary file.
     s.post(server.url + "/invocations", data=b" " * (2 << 20) + json.dumps(IRIS_ROW).encode(),
            headers={"Content-Type": "application/json"})  # fmt: skip
@@ -321,3 +324,4 @@ def test_every_log_line_is_json_in_json_mode(server_factory: Any, iris_model: Pa
     assert not_json == []
     loggers = {json.loads(line)["logger"] for line in lines}
     assert "nginx.error" in loggers, "nginx's error lines are relayed as JSON"
+    assert "mlflow.pyfunc.scoring_server" in loggers, "MLflow's own warnings are JSON too"

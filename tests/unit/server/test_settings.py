@@ -232,3 +232,8 @@ def test_bad_value_raises_settings_error_naming_the_variable(
 
 def test_unrelated_variables_are_ignored() -> None:
     assert Settings.from_env({"TURING_UNKNOWN": "x", "PATH": "/bin"}) == Settings.from_env({})
+
+
+def test_admin_routes_on_a_port_of_their_own_need_nginx() -> None:
+    with pytest.raises(SettingsError, match=r"^TURING_ADMIN_ROUTES=9100: .* needs nginx"):
+        Settings.from_env({c.ENV_ADMIN_ROUTES: "9100", c.ENV_DISABLE_NGINX: "true"})

@@ -48,7 +48,16 @@ class AccessLog:
             seen["bytes"] = next((v for k, v in headers if k.lower() == "content-length"), None)
             return start_response(status, headers, exc_info)
 
-        result = self.app(environ, capture)
+        try:
+            result: Iterable[bytes] = self.app(environ, capture)
+        except Exception:
+            seen.setdefault("status", 500)  # the layer outside answers it (request_ids)
+            self._log(environ, started, seen)
+            raise
+        self._log(environ, started, seen)
+        return result
+
+    def _log(self, environ: WSGIEnvironment, started: float, seen: dict[str, Any]) -> None:
         path = environ.get("PATH_INFO", "")
         level = logging.DEBUG if path in _QUIET else logging.INFO
         if _logger.isEnabledFor(level):
@@ -70,4 +79,3 @@ class AccessLog:
                     "remote": _remote(environ),
                 },
             )  # fmt: skip
-        return result

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import hooks, metadata, mlflow_routes, openapi, plugins
 from .access_log import ROUTE_KEY, AccessLog
+from .error_caps import ErrorBodyCap
 from .errors import error_body
 from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
@@ -99,7 +100,11 @@ def create_app(
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)
     app.register_blueprint(mlflow_routes.blueprint)
-    app.register_blueprint(metadata.blueprint)
+    # TURING_ADMIN_ROUTES=off: /metadata, /openapi.json, /docs and /metrics are not served at
+    # all (behind nginx they are also refused before the app; this holds without nginx too).
+    admin_routes = settings.admin_routes != "off"
+    if admin_routes:
+        app.register_blueprint(metadata.blueprint)
 
     state: dict[str, Any] = {"model": served, "settings": settings, "routes": []}
     app.extensions[EXTENSION_KEY] = state
@@ -111,7 +116,7 @@ def create_app(
     state["routes"] = plugins.register(app, specs)
     if settings.metrics:
         metrics = get_metrics()
-        metrics.instrument(app)
+        metrics.instrument(app, scrape_route=admin_routes)
         if not getattr(served.pyfunc.predict, "_turing_timed", False):
             timed = metrics.time_predict(served.pyfunc.predict)
             timed._turing_timed = True  # type: ignore[attr-defined]
@@ -123,11 +128,13 @@ def create_app(
     state["hooks"] = hooks.apply_hooks(app, hook_specs)
     if settings.openapi:
         state["openapi"] = openapi.build(app, served.metadata, served.input_schema, state["routes"])
-        openapi.register(app, state["openapi"], docs_page=settings.docs)
+        if admin_routes:
+            openapi.register(app, state["openapi"], docs_page=settings.docs)
 
     router = CustomAttributesRouter(app, app.wsgi_app, (r.endpoint for r in state["routes"]))
-    inner: Any = RequestTimeout(router, settings.request_timeout)
-    state["request_timeout"] = inner
+    timed = RequestTimeout(router, settings.request_timeout)
+    state["request_timeout"] = timed
+    inner: Any = ErrorBodyCap(timed, stack_traces=settings.stack_traces)
     if settings.access_log:
         inner = AccessLog(inner, getattr(served.metadata, "model_uuid", None))
         app.before_request(_remember_route)

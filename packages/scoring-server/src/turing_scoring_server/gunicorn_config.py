@@ -3,8 +3,10 @@
 They sit in a config module, not on the command line, because gunicorn lets ``GUNICORN_CMD_ARGS``
 override a config file but not the command line: users' ``GUNICORN_CMD_ARGS`` (the knob MLflow's
 SageMaker docs tell them to use) always wins. Only ``--bind`` is forced, by the entrypoint.
+The hooks below hold whatever worker class a user picks; see :mod:`.gunicorn_hooks`.
 """
 
+from turing_scoring_server import gunicorn_hooks
 from turing_scoring_server.logs import gunicorn_logconfig
 from turing_scoring_server.settings import Settings
 
@@ -21,10 +23,12 @@ workers = _settings.workers
 worker_class = "sync" if _settings.threads == 1 and not _settings.disable_nginx else "gthread"
 threads = _settings.threads
 # A worker heartbeats between requests (sync) or from its main thread (gthread); the app's
-# MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT answers 504 well before this kills a worker.
+# MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT answers 504 (and recycles the worker) well before this
+# kills a worker.
 timeout = max(_settings.request_timeout + 30, 60)
-# SageMaker sends SIGKILL 30 s after SIGTERM: finish in-flight requests well before that.
-graceful_timeout = 20
+# On SIGTERM in-flight requests get TURING_DRAIN_TIMEOUT seconds, well inside the 30 s SageMaker
+# gives before SIGKILL; at least 1 s so an idle worker's exit is never cut short.
+graceful_timeout = max(_settings.drain_timeout, 1)
 keepalive = _settings.keepalive_timeout
 preload_app = _settings.preload
 worker_tmp_dir = "/dev/shm"
@@ -36,12 +40,9 @@ accesslog = None
 errorlog = "-"
 logconfig_dict = gunicorn_logconfig(_settings.log_format, _settings.log_level)
 
-
-def child_exit(server: object, worker: object) -> None:
-    """Drop a dead worker's live gauges (in-flight requests) from the multiprocess metrics."""
-    import os
-
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+pre_fork = gunicorn_hooks.pre_fork
+post_fork = gunicorn_hooks.post_fork
+post_request = gunicorn_hooks.post_request
+child_exit = gunicorn_hooks.child_exit
+worker_exit = gunicorn_hooks.worker_exit
+on_exit = gunicorn_hooks.on_exit

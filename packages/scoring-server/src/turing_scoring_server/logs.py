@@ -148,6 +148,27 @@ def relay_nginx(stream: IO[bytes]) -> None:
         logging.getLogger(NGINX_LOGGER).log(level, match["message"] if match else line)
 
 
+LIBRARY_LOGGERS = ("mlflow", "sqlalchemy.engine", "alembic", "py.warnings")
+
+
+def adopt_library_loggers(log_format: str) -> None:
+    """In the serving process: MLflow's own log lines, and Python warnings, in our format.
+
+    MLflow gives its loggers a handler of its own with a text format (at ``import mlflow``, after
+    gunicorn has configured logging), so its per-request warnings were the text lines in an
+    otherwise JSON log. Their handlers keep their stream and filters; only the format changes.
+    Python warnings become log records (``py.warnings``) so they are formatted too.
+    """
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if name == "py.warnings" and not logger.handlers:
+            logger.addHandler(logging.StreamHandler(sys.stderr))
+            logger.propagate = False
+        for handler in logger.handlers:
+            handler.setFormatter(formatter(log_format))
+
+
 def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:
     """``logconfig_dict`` for gunicorn, so its own lines come out in the same format."""
     cls = f"{__name__}.{'JsonFormatter' if log_format == 'json' else 'TextFormatter'}"

@@ -1,21 +1,36 @@
-"""Prometheus metrics, correct across gunicorn's worker processes.
+"""Prometheus metrics, correct across gunicorn's worker processes, bounded whatever clients send.
 
 Every worker writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
 multiprocess mode); ``GET /metrics``, answered by whichever worker, adds them all up. The
 entrypoint gives each run a fresh directory, so counts start at zero with the container.
+
+Two things keep the store small, since every series and every file is read at each scrape:
+
+- **Labels come only from what the server knows**: the matched route (or ``<unmatched>``) and a
+  method from HTTP's own list (anything else is ``other``). The method used to be the client's
+  string, so 20,000 invented methods made 20,000 series (a 32 MB scrape taking 46 s).
+- **A dead worker's files are merged** into one file per metric type when gunicorn reaps it, so
+  recycled workers (every timed-out request recycles one) do not add files without bound.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import glob
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, g, request
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_OTHER_METHOD = "other"
+_MERGED = "merged"
+_LOCK_FILE = ".turing-metrics.lock"
 _SIZE_BUCKETS = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000)
 _UNMATCHED = "<unmatched>"
 
@@ -49,11 +64,12 @@ class Metrics:
             ["plugin", "route"],
         )  # fmt: skip
 
-    def instrument(self, app: Flask) -> None:
+    def instrument(self, app: Flask, scrape_route: bool = True) -> None:
         """Count and time every request the app answers, and add ``GET /metrics``."""
         app.before_request(self._start)
         app.after_request(self._finish)
-        app.add_url_rule("/metrics", "turing_metrics", self.scrape, methods=["GET"])
+        if scrape_route:
+            app.add_url_rule("/metrics", "turing_metrics", self.scrape, methods=["GET"])
 
     def time_predict(self, predict: Callable[..., Any]) -> Callable[..., Any]:
         """Time a model's predict; ``functools.wraps`` keeps the signature MLflow inspects."""
@@ -75,8 +91,9 @@ class Metrics:
             return response
         self.in_flight.dec()
         rule = request.url_rule.rule if request.url_rule is not None else _UNMATCHED
-        self.requests.labels(rule, request.method, str(response.status_code)).inc()
-        self.latency.labels(rule, request.method).observe(time.perf_counter() - started)
+        method = request.method if request.method in METHODS else _OTHER_METHOD
+        self.requests.labels(rule, method, str(response.status_code)).inc()
+        self.latency.labels(rule, method).observe(time.perf_counter() - started)
         if request.content_length:
             self.payload.labels(rule).observe(request.content_length)
         return response
@@ -95,12 +112,55 @@ class Metrics:
         )
         from prometheus_client.multiprocess import MultiProcessCollector
 
-        if os.environ.get(MULTIPROC_ENV):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        else:
-            registry = REGISTRY
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        directory = os.environ.get(MULTIPROC_ENV)
+        if not directory:
+            return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        with _locked(directory, exclusive=False):  # not while a dead worker's files merge
+            text = generate_latest(registry)
+        # content_type, not mimetype: Flask would append a second "; charset=utf-8".
+        return Response(text, content_type=CONTENT_TYPE_LATEST)
+
+
+@contextlib.contextmanager
+def _locked(directory: str, exclusive: bool) -> Iterator[None]:
+    fd = os.open(os.path.join(directory, _LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def worker_exited(pid: int, directory: str | None = None) -> None:
+    """In gunicorn's master, when it reaps worker ``pid``: fold its samples into the merged files.
+
+    Its live gauges (requests in flight) are dropped, as prometheus_client's
+    ``mark_process_dead`` does; its counters and histograms are added to ``<type>_merged.db``
+    and its files removed, under a lock that scrapes share, so a scrape never counts a sample
+    twice or misses one.
+    """
+    from prometheus_client import multiprocess
+    from prometheus_client.mmap_dict import MmapedDict
+
+    directory = directory or os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    multiprocess.mark_process_dead(pid, directory)
+    with _locked(directory, exclusive=True):
+        for path in glob.glob(os.path.join(directory, f"*_{pid}.db")):
+            kind = os.path.basename(path).split("_", 1)[0]
+            if kind == "gauge":
+                continue  # a mode other than live*: kept per process, as prometheus_client does
+            merged = MmapedDict(os.path.join(directory, f"{kind}_{_MERGED}.db"))
+            try:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):
+                    current, _ = merged.read_value(key)
+                    merged.write_value(key, current + value, timestamp)
+            finally:
+                merged.close()
+            os.remove(path)
 
 
 _metrics: Metrics | None = None

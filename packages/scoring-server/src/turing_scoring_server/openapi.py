@@ -7,8 +7,13 @@ with :func:`schema`. Client teams code against it; our fuzzing (schemathesis) te
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import functools
 import html
 import json
+import logging
+import math
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,7 +24,22 @@ from .__about__ import __version__
 from .plugins import LoadedRoute
 
 F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger(__name__)
 _ATTRIBUTE = "__turing_openapi__"
+# ``format: date-time`` (RFC 3339) would be wrong: it requires an offset, and MLflow answers 400
+# for a timezone-aware value in a datetime column. Pandas parses these, up to nanoseconds, in
+# the years datetime64[ns] holds (1677 to 2262; the pattern says 1700 to 2199).
+_MONTH_DAY = r"-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d"
+_NAIVE_DATETIME = rf"^(1[7-9]|2[01])\d\d{_MONTH_DAY}([T ]{_TIME}(\.\d{{1,9}})?)?)?$"
+# A datetime param goes through ``np.datetime64(value).item()``: offsets are converted to UTC,
+# and more than microseconds makes an int, which MLflow refuses.
+_OFFSET = r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?"
+_PARAM_DATETIME = {
+    "type": "string",
+    "pattern": rf"^[1-9]\d{{3}}{_MONTH_DAY}([T ]{_TIME}(\.\d{{1,6}})?)?{_OFFSET})?$",
+    "description": "ISO 8601 date or date-time, microseconds at most",
+}
 _JSON_TYPES = {
     "boolean": {"type": "boolean"},
     "integer": {"type": "integer"},
@@ -28,16 +48,25 @@ _JSON_TYPES = {
     "double": {"type": "number"},
     "string": {"type": "string"},
     "binary": {"type": "string", "contentEncoding": "base64"},
-    "datetime": {"type": "string", "format": "date-time"},
+    "datetime": {
+        "type": "string",
+        "pattern": _NAIVE_DATETIME,
+        "description": "ISO 8601 date or date-time without offset: MLflow refuses offsets",
+    },
 }
-_NUMPY_TYPES = {
-    "int": {"type": "integer"},
-    "uin": {"type": "integer"},
-    "flo": {"type": "number"},
-    "boo": {"type": "boolean"},
-    "str": {"type": "string"},
-    "obj": {},
+# numpy dtype kinds, as MLflow's JSON input carries them: bytes tensors are built with
+# ``np.array(value, dtype=...)``, which encodes plain strings (no base64, unlike binary columns).
+_NUMPY_KINDS = {
+    "i": {"type": "integer"},
+    "u": {"type": "integer"},
+    "f": {"type": "number"},
+    "b": {"type": "boolean"},
+    "U": {"type": "string"},
+    "S": {"type": "string"},
+    "M": {"type": "string", "pattern": _NAIVE_DATETIME},
+    "O": {},
 }
+_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _ERROR = {
     "type": "object",
     "properties": {
@@ -91,9 +120,79 @@ def _json_schema(value: Any) -> dict[str, Any] | None:
     raise TypeError(f"{value!r} is neither a JSON Schema dict nor a pydantic model")
 
 
+def _not_described(reason: str) -> dict[str, Any]:
+    """An open schema for a part we cannot describe: the spec says so, the server still serves."""
+    return {"description": f"not described: {reason}"}
+
+
+def _guarded(what: str, part: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``part()``, or an open schema naming the failure: one odd type must not cost the spec.
+
+    The spec is an optional feature built at start-up; an exception here would stop a model
+    that MLflow serves from being served at all, so every part is built under this guard.
+    """
+    try:
+        return part()
+    except Exception as error:  # noqa: BLE001 - any failure becomes a described gap
+        _log.warning("openapi: %s not described (%s: %s)", what, type(error).__name__, error)
+        return _not_described(f"{what} ({type(error).__name__}: {error})")
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as MLflow's JSON input carries it (ISO dates, base64 bytes, plain lists).
+
+    Raises ``TypeError`` or ``ValueError`` for what JSON cannot carry (NaN, Infinity, objects),
+    so that the caller leaves the default out and says why instead of writing invalid JSON.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no JSON form")
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    to_python = getattr(value, "tolist", None) or getattr(value, "item", None)  # numpy values
+    if callable(to_python):
+        converted = to_python()
+        if converted is not value and type(converted) is not type(value):
+            return _json_value(converted)
+    raise TypeError(f"{type(value).__name__} value {value!r} has no JSON form")
+
+
+def _data_type(dtype: Any) -> dict[str, Any]:
+    """The JSON Schema of an MLflow type: ``DataType``, ``Array``, ``Object``, ``Map``, ``AnyType``.
+
+    Matched by class name, not ``isinstance``: the server runs on MLflow versions that differ in
+    which of these classes exist.
+    """
+    kind = type(dtype).__name__
+    if kind == "DataType":
+        if dtype.name not in _JSON_TYPES:
+            return _not_described(f"MLflow type {dtype.name!r}")
+        return dict(_JSON_TYPES[dtype.name])
+    if kind == "Array":
+        return {"type": "array", "items": _data_type(dtype.dtype)}
+    if kind == "Object":
+        properties = {p.name: _data_type(p.dtype) for p in dtype.properties}
+        required = [p.name for p in dtype.properties if getattr(p, "required", True)]
+        return {"type": "object", "properties": properties, "required": required}
+    if kind == "Map":
+        return {"type": "object", "additionalProperties": _data_type(dtype.value_type)}
+    if kind == "AnyType":
+        return {}
+    return _not_described(f"MLflow type {kind}")
+
+
 def _column_type(spec: Any) -> dict[str, Any]:
-    name = getattr(getattr(spec, "type", None), "name", None)
-    return dict(_JSON_TYPES.get(str(name), {}))
+    dtype = getattr(spec, "type", None)
+    return _guarded(f"column {getattr(spec, 'name', None)!r}", lambda: _data_type(dtype))
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -106,16 +205,55 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("type") == "number":
         return {"description": "a number, null, or NaN/Infinity written as MLflow writes them"}
     if "type" in schema and isinstance(schema["type"], str):
-        return {**schema, "type": [schema["type"], "null"]}
+        # An output is what MLflow writes: a timezone-aware datetime keeps its offset.
+        kept = {k: v for k, v in schema.items() if k not in ("pattern", "description")}
+        return {**kept, "type": [schema["type"], "null"]}
     return schema
 
 
-def _tensor_type(spec: Any) -> dict[str, Any]:
-    dtype = str(getattr(spec, "type", ""))[:3]
-    item: dict[str, Any] = dict(_NUMPY_TYPES.get(dtype, {}))
-    for _ in range(max(len(getattr(spec, "shape", ()) or ()) - 1, 0)):
+def _tensor_item(spec: Any) -> dict[str, Any]:
+    """One row of a tensor: the shape after the batch dimension, nested, fixed sizes enforced.
+
+    MLflow checks every fixed dimension (``_enforce_tensor_shape``) and answers 400 when one
+    differs, so the schema states fixed sizes rather than leaving them open.
+    """
+    import numpy as np
+
+    dtype = np.dtype(spec.type)
+    if dtype.kind not in _NUMPY_KINDS:
+        return _not_described(f"numpy dtype {dtype}")
+    item: dict[str, Any] = dict(_NUMPY_KINDS[dtype.kind])
+    shape = tuple(getattr(spec, "shape", ()) or ())
+    for size in reversed(shape[1:]):
         item = {"type": "array", "items": item}
+        if size is not None and size >= 0:
+            item["minItems"] = item["maxItems"] = size
     return item
+
+
+def _tensor_type(spec: Any) -> dict[str, Any]:
+    return _guarded(f"tensor {getattr(spec, 'name', None)!r}", lambda: _tensor_item(spec))
+
+
+def _tensor_formats(input_schema: Any) -> dict[str, Any]:
+    """``instances`` and ``inputs`` for tensor signatures, one tensor or several named ones."""
+    specs = list(input_schema.inputs)
+    if len(specs) == 1 and not input_schema.has_input_names():
+        rows: dict[str, Any] = {"type": "array", "items": _tensor_type(specs[0])}
+        return {"instances": rows, "inputs": rows}
+    names = [s.name for s in specs]
+    items = {s.name: _tensor_type(s) for s in specs}
+    record = {"type": "object", "properties": items, "required": names}
+    columnar = {
+        "type": "object",
+        "properties": {n: {"type": "array", "items": t} for n, t in items.items()},
+        "required": names,
+    }
+    instances: dict[str, Any] = {"type": "array", "items": record}
+    if len(specs) == 1:  # one named tensor: MLflow also takes the bare list of rows
+        rows = {"type": "array", "items": items[names[0]]}
+        return {"instances": {"anyOf": [instances, rows]}, "inputs": {"anyOf": [columnar, rows]}}
+    return {"instances": instances, "inputs": columnar}
 
 
 def _input_formats(input_schema: Any) -> dict[str, Any]:
@@ -134,11 +272,7 @@ def _input_formats(input_schema: Any) -> dict[str, Any]:
             "inputs": {},
         }
     if input_schema.is_tensor_spec():
-        tensor = _tensor_type(input_schema.inputs[0]) if len(input_schema.inputs) == 1 else {}
-        return {
-            "instances": {"type": "array", "items": tensor},
-            "inputs": {"type": "array", "items": tensor},
-        }
+        return _tensor_formats(input_schema)
     columns = [c for c in input_schema.inputs if c.name is not None]
     properties = {c.name: _column_type(c) for c in columns}
     required = [c.name for c in columns if getattr(c, "required", True)]
@@ -171,20 +305,31 @@ def _input_formats(input_schema: Any) -> dict[str, Any]:
     }
 
 
+def _param(spec: Any) -> dict[str, Any]:
+    """One param: its type (list params are ``shape (-1,)``) and its default in JSON form."""
+    is_datetime = getattr(spec.dtype, "name", None) == "datetime"
+    prop = dict(_PARAM_DATETIME) if is_datetime else _data_type(spec.dtype)
+    if spec.shape is not None:
+        prop = {"type": "array", "items": prop}
+    if spec.default is not None:
+        try:
+            prop["default"] = _json_value(spec.default)
+        except (TypeError, ValueError) as error:
+            # A default JSON cannot carry (NaN, an object) is left out, and the spec says so.
+            _log.warning("openapi: default of param %r not described (%s)", spec.name, error)
+            prop["description"] = f"default not described: {error}"
+    return prop
+
+
 def _params(metadata: Any) -> dict[str, Any] | None:
     signature = getattr(metadata, "signature", None)
     params = getattr(signature, "params", None)
     if not params:
         return None
-    properties = {}
-    for spec in params.params:
-        dtype = str(getattr(spec.dtype, "name", spec.dtype))
-        prop: dict[str, Any] = dict(_JSON_TYPES.get(dtype, {}))
-        if spec.shape is not None:
-            prop = {"type": "array", "items": prop}
-        if spec.default is not None:
-            prop["default"] = spec.default
-        properties[spec.name] = prop
+    properties = {
+        spec.name: _guarded(f"param {spec.name!r}", functools.partial(_param, spec))
+        for spec in params.params
+    }
     return {"type": "object", "properties": properties}
 
 
@@ -194,6 +339,8 @@ def _predictions(metadata: Any) -> dict[str, Any]:
     if outputs is None:
         return {"type": "array"}
     if outputs.is_tensor_spec():
+        if len(outputs.inputs) != 1:  # several named output tensors: a dict of arrays
+            return {"type": "object"}
         return {"type": "array", "items": _nullable(_tensor_type(outputs.inputs[0]))}
     # A NaN or missing value in a prediction is serialised as null.
     columns = {c.name: _nullable(_column_type(c)) for c in outputs.inputs if c.name}
@@ -205,9 +352,22 @@ def _predictions(metadata: Any) -> dict[str, Any]:
 
 
 def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
-    params = _params(metadata)
+    try:
+        params = _params(metadata)
+    except Exception as failure:  # noqa: BLE001 - the params are described as open instead
+        _log.warning("openapi: params not described (%s: %s)", type(failure).__name__, failure)
+        params = {"type": "object", **_not_described(f"params ({type(failure).__name__})")}
+    try:
+        formats = _input_formats(input_schema)
+    except Exception as failure:  # noqa: BLE001 - every format stays usable, open
+        _log.warning(
+            "openapi: input schema not described (%s: %s)", type(failure).__name__, failure
+        )
+        gap = _not_described(f"input schema ({type(failure).__name__}: {failure})")
+        formats = {name: gap for name in _FORMATS}
+    predictions = _guarded("predictions", lambda: _predictions(metadata))
     bodies = []
-    for name, body in _input_formats(input_schema).items():
+    for name, body in formats.items():
         properties: dict[str, Any] = {name: body}
         if params is not None:
             properties["params"] = params
@@ -239,7 +399,7 @@ def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"predictions": _predictions(metadata)},
+                                "properties": {"predictions": predictions},
                                 "required": ["predictions"],
                             }
                         }
@@ -343,39 +503,113 @@ def _plugin_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, 
 def build(
     app: Flask, metadata: Any, input_schema: Any, routes: list[LoadedRoute]
 ) -> dict[str, Any]:
-    """The whole document."""
+    """The whole document; never raises.
+
+    The spec is optional and the model is not: whatever goes wrong here is logged once and
+    answered with a smaller document, so ``create_app`` goes on and ``/invocations`` serves.
+    """
+    try:
+        document = _document(app, metadata, input_schema, routes)
+        json.dumps(document, allow_nan=False)  # what ``register`` will serve, checked now
+        return document
+    except Exception as error:  # noqa: BLE001 - an optional feature never stops serving
+        _log.warning(
+            "openapi: the spec could not be built (%s: %s); serving a minimal one",
+            type(error).__name__,
+            error,
+            exc_info=True,
+        )
+        return _minimal(metadata, f"{type(error).__name__}: {error}")
+
+
+def _document(
+    app: Flask, metadata: Any, input_schema: Any, routes: list[LoadedRoute]
+) -> dict[str, Any]:
     paths = _fixed_routes()
     paths["/invocations"] = _invocations(metadata, input_schema)
     for route in routes:
         path, parameters = _path(route.rule)
         item = paths.setdefault(path, {})
         for method in route.methods:
-            operation = _plugin_operation(app, route, method)
+            operation = _guarded_operation(app, route, method)
             if parameters:
                 operation["parameters"] = parameters
             item[method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "MLflow model server (turing-scoring-server)",
-            "version": __version__,
-            "description": f"Model uuid {getattr(metadata, 'model_uuid', None)}, "
-            f"run {getattr(metadata, 'run_id', None)}.",
-        },
+        "info": _info(metadata),
         "paths": paths,
     }
 
 
+def _info(metadata: Any) -> dict[str, Any]:
+    return {
+        "title": "MLflow model server (turing-scoring-server)",
+        "version": __version__,
+        "description": f"Model uuid {getattr(metadata, 'model_uuid', None)}, "
+        f"run {getattr(metadata, 'run_id', None)}.",
+    }
+
+
+def _guarded_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, Any]:
+    """A plugin's operation, or an open one saying why: a bad declaration costs only itself."""
+    try:
+        return _plugin_operation(app, route, method)
+    except Exception as error:  # noqa: BLE001 - the route serves whatever its spec says
+        _log.warning(
+            "openapi: %s %s not described (%s: %s)",
+            method,
+            route.rule,
+            type(error).__name__,
+            error,
+        )
+        return {
+            "summary": route.rule,
+            "operationId": f"{route.endpoint}.{method.lower()}",
+            "description": f"not described: {type(error).__name__}: {error}",
+            "responses": {"default": {"description": "not described"}},
+        }
+
+
+def _minimal(metadata: Any, reason: str) -> dict[str, Any]:
+    """The fall-back document: MLflow's routes only, ``/invocations`` with open bodies."""
+    try:
+        info = _info(metadata)
+    except Exception:  # noqa: BLE001 - even odd metadata leaves a valid document
+        info = {"title": "MLflow model server (turing-scoring-server)", "version": __version__}
+    info["description"] = f"{info.get('description', '')} Spec not described: {reason}".strip()
+    paths = _fixed_routes()
+    paths["/invocations"] = {
+        "post": {
+            "summary": "Score a batch with the model (MLflow's scoring protocol)",
+            "operationId": "invocations",
+            "description": f"not described: {reason}",
+            "requestBody": {"required": True, "content": {"application/json": {}}},
+            "responses": {"default": {"description": "not described"}},
+        }
+    }
+    return {"openapi": "3.1.0", "info": info, "paths": paths}
+
+
 def register(app: Flask, document: dict[str, Any], docs_page: bool) -> None:
     """Serve ``GET /openapi.json`` and, when asked, a plain ``GET /docs`` page rendering it."""
-    body = json.dumps(document, sort_keys=False)
+    try:
+        body = json.dumps(document, sort_keys=False, allow_nan=False)
+    except (TypeError, ValueError) as error:  # a document not made by ``build``
+        _log.warning("openapi: the spec is not JSON (%s); serving a minimal one", error)
+        document = _minimal(None, f"{type(error).__name__}: {error}")
+        body = json.dumps(document)
 
     def openapi_json() -> Response:
         return Response(body, mimetype="application/json")
 
     app.add_url_rule("/openapi.json", "turing_openapi", openapi_json, methods=["GET"])
     if docs_page:
-        page = _docs_html(document)
+        try:
+            page = _docs_html(document)
+        except Exception as error:  # noqa: BLE001 - the page is optional, the model is not
+            _log.warning("openapi: /docs page not built (%s: %s)", type(error).__name__, error)
+            page = '<!doctype html><p><a href="/openapi.json">openapi.json</a></p>'
         app.add_url_rule("/docs", "turing_docs", lambda: Response(page, mimetype="text/html"))
 
 

@@ -162,6 +162,11 @@ class Settings:
         disable_nginx = _flag(env, c.ENV_DISABLE_NGINX, False)
         port = _int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT)
         admin_routes, admin_port = _admin_routes(env, port)
+        if admin_port is not None and disable_nginx:
+            raise SettingsError(
+                f"{c.ENV_ADMIN_ROUTES}={admin_port}: a port of their own needs nginx "
+                f"({c.ENV_DISABLE_NGINX}=true); use public or off"
+            )
         return cls(
             model_path=_model_path(env),
             endpoints=_list(env, c.ENV_ENDPOINTS),

@@ -6,10 +6,12 @@ cannot load is reported in one line and stops gunicorn with a non-zero code.
 
 from turing_scoring_server.app import create_app
 from turing_scoring_server.errors import TuringServerError
-from turing_scoring_server.logs import say
+from turing_scoring_server.logs import adopt_library_loggers, say
+from turing_scoring_server.settings import Settings
 
 try:
     app = create_app()
 except TuringServerError as exc:
     say(str(exc))
     raise SystemExit(4) from None
+adopt_library_loggers(Settings.from_env().log_format)

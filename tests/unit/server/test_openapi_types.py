@@ -1,0 +1,462 @@
+"""``/openapi.json`` for every type an MLflow 3.x signature can hold, and never at serving's cost.
+
+Each test saves a real pyfunc model with one kind of signature, serves it with ``create_app``,
+checks that the spec validates as OpenAPI 3.1 and that the part for that type is what MLflow
+accepts, then sends an example that fits the published schema and expects a 200. The spec is
+optional: the last tests make parts of it fail and check that the model still serves.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
+from mlflow.types.schema import AnyType, Array, Map, Object, Property
+from openapi_spec_validator import validate
+
+from turing_scoring_server import Settings, create_app, openapi
+from turing_scoring_server.plugins import LoadedRoute
+
+_FIXTURES = Path(__file__).parents[2] / "fixtures" / "openapi_models"
+_ECHO = str(_FIXTURES / "echo_model_code.py")
+_BROKEN_PLUGIN = "tests.fixtures.openapi_models.broken_schema_plugin:blueprint"
+
+
+def _save(tmp_path: Path, signature: ModelSignature | None) -> Path:
+    path = tmp_path / "model"
+    mlflow.pyfunc.save_model(
+        str(path), python_model=_ECHO, signature=signature, pip_requirements=["pandas"]
+    )
+    return path
+
+
+def _client(
+    tmp_path: Path, signature: ModelSignature | None, **settings: Any
+) -> tuple[FlaskClient, dict[str, Any]]:
+    """Serve a model with ``signature``; its client and its validated spec."""
+    app: Flask = create_app(
+        str(_save(tmp_path, signature)), settings=Settings(**settings), entry_points=False
+    )
+    client = app.test_client()
+    answer = client.get("/openapi.json")
+    assert answer.status_code == 200
+    spec: dict[str, Any] = json.loads(answer.get_data(as_text=True))
+    validate(spec)
+    return client, spec
+
+
+def _request_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    content = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    schema: dict[str, Any] = content["application/json"]["schema"]
+    return schema
+
+
+def _format(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of one JSON format (``dataframe_records``, ``inputs``...) of ``/invocations``."""
+    body = next(o for o in _request_schema(spec)["oneOf"] if o["required"] == [name])
+    result: dict[str, Any] = body["properties"][name]
+    return result
+
+
+def _params_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    body = _request_schema(spec)["oneOf"][0]
+    result: dict[str, Any] = body["properties"]["params"]["properties"]
+    return result
+
+
+def _fits_and_scores(client: FlaskClient, spec: dict[str, Any], payload: Any) -> Any:
+    """``payload`` fits the published schema (formats checked) and MLflow scores it: 200."""
+    validator = Draft202012Validator(
+        _request_schema(spec), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = [e.message for e in validator.iter_errors(payload)]
+    assert not errors, errors
+    answer = client.post("/invocations", json=payload)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.json
+
+
+# --- columns -----------------------------------------------------------------------------------
+
+_B64 = base64.b64encode(b"hello").decode()
+COLUMNS: list[tuple[str, Any, dict[str, Any], Any]] = [
+    ("string", "string", {"type": "string"}, "abc"),
+    ("long", "long", {"type": "integer"}, 3),
+    ("integer", "integer", {"type": "integer"}, 3),
+    ("double", "double", {"type": "number"}, 1.5),
+    ("float", "float", {"type": "number"}, 1.5),
+    ("boolean", "boolean", {"type": "boolean"}, True),
+    ("datetime", "datetime", openapi._JSON_TYPES["datetime"], "2024-01-02T03:04:05.123456789"),
+    ("binary", "binary", {"type": "string", "contentEncoding": "base64"}, _B64),
+    ("array", Array(DataType.long), {"type": "array", "items": {"type": "integer"}}, [1, 2]),
+    (
+        "object",
+        Object([Property("name", DataType.string), Property("age", DataType.long, False)]),
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name"],
+        },
+        {"name": "ada"},
+    ),
+    (
+        "map",
+        Map(DataType.double),
+        {"type": "object", "additionalProperties": {"type": "number"}},
+        {"a": 1.0, "b": 2.0},
+    ),
+    ("anytype", AnyType(), {}, {"anything": [1, "two"]}),
+    (
+        "nested",
+        Array(Object([Property("tags", Array(DataType.string))])),
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+                "required": ["tags"],
+            },
+        },
+        [{"tags": ["a", "b"]}],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected", "value"),
+    [pytest.param(d, e, v, id=i) for i, d, e, v in COLUMNS],
+)
+def test_a_column_of_each_type_is_described_as_mlflow_accepts_it(
+    tmp_path: Path, dtype: Any, expected: dict[str, Any], value: Any
+) -> None:
+    signature = ModelSignature(inputs=Schema([ColSpec(dtype, "c")]))
+    client, spec = _client(tmp_path, signature)
+    records = _format(spec, "dataframe_records")
+    assert records["items"]["properties"]["c"] == expected
+    assert records["items"]["required"] == ["c"]
+    _fits_and_scores(client, spec, {"dataframe_records": [{"c": value}]})
+    _fits_and_scores(client, spec, {"dataframe_split": {"columns": ["c"], "data": [[value]]}})
+
+
+def test_a_datetime_with_an_offset_is_refused_by_mlflow_and_by_the_schema(tmp_path: Path) -> None:
+    """Why the schema is no ``format: date-time``: RFC 3339 needs an offset, MLflow refuses one."""
+    client, spec = _client(tmp_path, ModelSignature(inputs=Schema([ColSpec("datetime", "c")])))
+    payload = {"dataframe_records": [{"c": "2024-01-02T03:04:05Z"}]}
+    assert not Draft202012Validator(_request_schema(spec)).is_valid(payload)
+    assert client.post("/invocations", json=payload).status_code == 400
+
+
+def test_an_optional_column_is_not_required(tmp_path: Path) -> None:
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x"), ColSpec("string", "note", required=False)])
+    )
+    client, spec = _client(tmp_path, signature)
+    records = _format(spec, "dataframe_records")["items"]
+    assert records["required"] == ["x"]
+    assert set(records["properties"]) == {"x", "note"}
+    assert _format(spec, "inputs")["anyOf"][1]["required"] == ["x"]
+    _fits_and_scores(client, spec, {"dataframe_records": [{"x": 1.0}]})
+    _fits_and_scores(client, spec, {"dataframe_records": [{"x": 1.0, "note": "n"}]})
+
+
+def test_mixed_columns_with_a_unicode_name_score(tmp_path: Path) -> None:
+    columns = [
+        ColSpec("string", "naïve"),
+        ColSpec("long", "n"),
+        ColSpec("datetime", "at"),
+        ColSpec(Array(DataType.double), "v"),
+        ColSpec("boolean", "ok", required=False),
+    ]
+    client, spec = _client(tmp_path, ModelSignature(inputs=Schema(columns)))
+    row = {"naïve": "é", "n": 1, "at": "2024-01-02 03:04", "v": [0.5, 1.5]}
+    _fits_and_scores(client, spec, {"dataframe_records": [row, row]})
+    _fits_and_scores(client, spec, {"inputs": [row]})
+
+
+def test_no_signature_has_open_bodies(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, None)
+    assert "params" not in _request_schema(spec)["oneOf"][0]["properties"]
+    answer = _fits_and_scores(client, spec, {"inputs": [[1, 2], [3, 4]]})
+    assert len(answer["predictions"]) == 2
+    _fits_and_scores(client, spec, {"dataframe_records": [{"a": 1}]})
+
+
+# --- tensors -----------------------------------------------------------------------------------
+
+_SAMPLES = {
+    "i": 1,
+    "u": 1,
+    "f": 0.5,
+    "b": True,
+    "U": "x",
+    "S": "x",
+    "O": "x",
+    "M": "2024-01-02T03:04:05",
+}
+_DTYPES = [
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "bool", "str", "bytes", "object", "datetime64[ns]",
+]  # fmt: skip
+_KIND_SCHEMAS = {
+    "i": {"type": "integer"},
+    "u": {"type": "integer"},
+    "f": {"type": "number"},
+    "b": {"type": "boolean"},
+    "U": {"type": "string"},
+    "S": {"type": "string"},
+    "O": {},
+    "M": {"type": "string", "pattern": openapi._NAIVE_DATETIME},
+}
+
+
+def _example(shape: tuple[int, ...], value: Any, rows: int = 2) -> Any:
+    """A batch of ``rows`` for a tensor of ``shape`` (its first dimension the batch)."""
+    item: Any = value
+    for size in reversed(shape[1:]):
+        item = [item] * size
+    return [item] * rows
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+def test_a_tensor_of_each_numpy_dtype_is_described(tmp_path: Path, dtype: str) -> None:
+    kind = np.dtype(dtype).kind
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(dtype), (-1, 4))]))
+    client, spec = _client(tmp_path, signature)
+    row = {"type": "array", "items": _KIND_SCHEMAS[kind], "minItems": 4, "maxItems": 4}
+    assert _format(spec, "instances") == {"type": "array", "items": row}
+    assert _format(spec, "inputs") == {"type": "array", "items": row}
+    answer = _fits_and_scores(client, spec, {"inputs": _example((-1, 4), _SAMPLES[kind])})
+    assert len(answer["predictions"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("shape", "item"),
+    [
+        ((-1,), {"type": "number"}),
+        ((-1, 4), {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}),
+        (
+            (-1, 2, 3),
+            {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {
+                    "type": "array",
+                    "items": {"type": "number"},
+                    "minItems": 3,
+                    "maxItems": 3,
+                },
+            },
+        ),
+        ((-1, -1), {"type": "array", "items": {"type": "number"}}),
+    ],
+    ids=str,
+)
+def test_a_tensor_of_each_shape_is_described(
+    tmp_path: Path, shape: tuple[int, ...], item: dict[str, Any]
+) -> None:
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), shape)]))
+    client, spec = _client(tmp_path, signature)
+    assert _format(spec, "inputs")["items"] == item
+    _fits_and_scores(client, spec, {"inputs": _example(shape, 0.5)})
+    _fits_and_scores(client, spec, {"instances": _example(shape, 0.5)})
+
+
+def test_named_tensors_are_described_by_name(tmp_path: Path) -> None:
+    signature = ModelSignature(
+        inputs=Schema(
+            [
+                TensorSpec(np.dtype("float32"), (-1, 4), "a"),
+                TensorSpec(np.dtype("int64"), (-1,), "b"),
+            ]
+        ),
+        outputs=Schema([TensorSpec(np.dtype("float64"), (-1,))]),
+    )
+    client, spec = _client(tmp_path, signature)
+    columnar = _format(spec, "inputs")
+    assert columnar["required"] == ["a", "b"]
+    assert columnar["properties"]["b"] == {"type": "array", "items": {"type": "integer"}}
+    assert _format(spec, "instances")["items"]["required"] == ["a", "b"]
+    a, b = _example((-1, 4), 0.5), [1, 2]
+    _fits_and_scores(client, spec, {"inputs": {"a": a, "b": b}})
+    _fits_and_scores(client, spec, {"instances": [{"a": a[0], "b": 1}, {"a": a[1], "b": 2}]})
+
+
+# --- params ------------------------------------------------------------------------------------
+
+_WHEN = dt.datetime(2024, 1, 2, 3, 4, 5)
+
+
+def _params_signature() -> ModelSignature:
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", "x")]),
+        params=ParamSchema(
+            [
+                ParamSpec("when", "datetime", _WHEN),
+                ParamSpec("day", "datetime", dt.date(2024, 1, 2)),
+                ParamSpec("whens", "datetime", [_WHEN], shape=(-1,)),
+                ParamSpec("n", "long", 3),
+                ParamSpec("i", "integer", 1),
+                ParamSpec("x", "double", 0.5),
+                ParamSpec("f", "float", 1.5),
+                ParamSpec("flag", "boolean", True),
+                ParamSpec("s", "string", "a"),
+                ParamSpec("ids", "long", [1, 2], shape=(-1,)),
+                ParamSpec("cfg", Object([Property("k", DataType.string)]), {"k": "v"}),
+            ]
+        ),
+    )
+
+
+def test_params_of_every_type_have_json_defaults(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, _params_signature())
+    params = _params_schema(spec)
+    assert params["when"] == {**openapi._PARAM_DATETIME, "default": _WHEN.isoformat()}
+    assert params["day"]["default"] == "2024-01-02"
+    assert params["whens"] == {
+        "type": "array",
+        "items": openapi._PARAM_DATETIME,
+        "default": [_WHEN.isoformat()],
+    }
+    assert params["ids"] == {"type": "array", "items": {"type": "integer"}, "default": [1, 2]}
+    assert params["n"] == {"type": "integer", "default": 3}
+    assert params["flag"] == {"type": "boolean", "default": True}
+    assert params["cfg"]["properties"] == {"k": {"type": "string"}}
+    assert params["cfg"]["default"] == {"k": "v"}
+    sent = {
+        "when": "2025-06-07T08:09:10Z",
+        "whens": ["2025-06-07T08:09:10Z"],
+        "ids": [4],
+        "cfg": {"k": "w"},
+        "flag": False,
+    }
+    answer = _fits_and_scores(client, spec, {"dataframe_records": [{"x": 1.0}], "params": sent})
+    assert "'ids', 'list', '[4]'" in answer["predictions"][0]
+
+
+def test_the_datetime_param_model_answers_as_without_the_spec(tmp_path: Path) -> None:
+    """The reported bug: this model did not start; it must answer exactly as with the spec off."""
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x")]),
+        params=ParamSchema([ParamSpec("when", "datetime", _WHEN)]),
+    )
+    path = _save(tmp_path, signature)
+    with_spec = create_app(str(path), settings=Settings(), entry_points=False).test_client()
+    without = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
+    bodies = [
+        {"dataframe_records": [{"x": 1.0}]},
+        {"dataframe_records": [{"x": 1.0}], "params": {"when": "2025-06-07T08:09:10"}},
+        {"dataframe_split": {"columns": ["x"], "data": [[2.0]]}, "params": {"when": "nope"}},
+    ]
+    for body in bodies:
+        ours, theirs = (
+            with_spec.post("/invocations", json=body),
+            without.test_client().post("/invocations", json=body),
+        )
+        assert (ours.status_code, ours.get_data()) == (theirs.status_code, theirs.get_data())
+    assert with_spec.post("/invocations", json=bodies[0]).status_code == 200
+    assert "datetime.datetime(2024, 1, 2, 3, 4, 5)" in with_spec.post(
+        "/invocations", json=bodies[0]
+    ).get_data(as_text=True)
+    assert with_spec.get("/openapi.json").status_code == 200
+
+
+def test_binary_defaults_are_base64_and_mlflow_refuses_binary_params() -> None:
+    """MLflow 3.x refuses a binary ``ParamSpec``; a binary value inside a default is base64."""
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Binary type is not supported"):
+        ParamSpec("blob", "binary", b"x")
+    assert openapi._json_value({"blob": b"hello", "at": [_WHEN]}) == {
+        "blob": _B64,
+        "at": [_WHEN.isoformat()],
+    }
+    assert openapi._json_value(np.array([1, 2], dtype=np.int64)) == [1, 2]
+    assert openapi._json_value(np.datetime64("2024-01-02")) == "2024-01-02"
+
+
+# --- robustness --------------------------------------------------------------------------------
+
+
+def test_an_unserialisable_default_is_described_and_the_model_serves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x")]),
+        params=ParamSchema([ParamSpec("ratio", "double", float("nan"))]),
+    )
+    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.openapi"):
+        client, spec = _client(tmp_path, signature)
+    ratio = _params_schema(spec)["ratio"]
+    assert "default" not in ratio
+    assert ratio["description"].startswith("default not described")
+    assert [r.levelname for r in caplog.records if r.name.endswith("openapi")] == ["WARNING"]
+    _fits_and_scores(client, spec, {"dataframe_records": [{"x": 1.0}], "params": {"ratio": 2.0}})
+
+
+def test_a_broken_plugin_declaration_costs_only_its_operation(tmp_path: Path) -> None:
+    path = _save(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
+    app = create_app(
+        str(path), settings=Settings(docs=True), endpoints=[_BROKEN_PLUGIN], entry_points=False
+    )
+    client = app.test_client()
+    spec = client.get("/openapi.json").json
+    assert spec is not None
+    validate(spec)
+    operation = spec["paths"]["/broken-schema"]["post"]
+    assert operation["description"].startswith("not described: AttributeError")
+    assert client.post("/broken-schema").json == {"answer": "ok"}
+    assert client.get("/docs").status_code == 200
+    _fits_and_scores(client, spec, {"dataframe_records": [{"x": 1.0}]})
+
+
+def test_a_failure_anywhere_in_the_spec_leaves_a_minimal_valid_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``build`` never raises: a route no code path expects still yields a served, valid spec."""
+    path = _save(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
+    app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
+    model = mlflow.pyfunc.load_model(str(path))
+    broken = LoadedRoute(rule=None, methods=("GET",), endpoint="nope", plugin="p")  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.openapi"):
+        document = openapi.build(app, model.metadata, model.metadata.get_input_schema(), [broken])
+    assert "could not be built" in caplog.text
+    validate(document)
+    assert "not described: TypeError" in document["paths"]["/invocations"]["post"]["description"]
+    openapi.register(app, document, docs_page=True)
+    client = app.test_client()
+    assert client.get("/openapi.json").json == document
+    assert client.get("/docs").status_code == 200
+    assert client.post("/invocations", json={"dataframe_records": [{"x": 1.0}]}).status_code == 200
+
+
+def test_an_input_schema_that_is_not_one_is_described_as_open(tmp_path: Path) -> None:
+    path = _save(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
+    app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
+    model = mlflow.pyfunc.load_model(str(path))
+    document = openapi.build(app, model.metadata, "not a schema", [])
+    validate(document)
+    schema = _format(document, "dataframe_records")
+    assert schema["description"].startswith("not described: input schema (AttributeError")
+
+
+def test_a_document_that_is_not_json_is_served_minimal(tmp_path: Path) -> None:
+    path = _save(tmp_path, None)
+    app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
+    openapi.register(app, {"openapi": "3.1.0", "when": dt.date(2024, 1, 2)}, docs_page=False)
+    client = app.test_client()
+    spec = client.get("/openapi.json").json
+    assert spec is not None
+    validate(spec)
+    assert "/invocations" in spec["paths"]
+    assert client.post("/invocations", json={"inputs": [1]}).status_code == 200
