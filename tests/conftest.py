@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests import docker_cleanup
-from tests.fixtures.models import save_iris_model, save_params_model, save_slow_model
+from tests.fixtures.models import (
+    save_iris_model,
+    save_params_model,
+    save_slow_model,
+    save_tensor_model,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -21,6 +26,15 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_tracking_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """MLflow's default tracking store is ``./mlruns`` (or ``./mlflow.db``) in the working
+    directory: traces (a ResponsesAgent's predict) and runs would land in the checkout. Every test
+    and every server it starts (they inherit the environment) uses a temporary store instead."""
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        os.environ["MLFLOW_TRACKING_URI"] = tmp_path_factory.mktemp("mlflow-tracking").as_uri()
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +52,12 @@ def iris_model(models_dir: Path) -> Path:
 def params_model(models_dir: Path) -> Path:
     """A pyfunc model with params in its signature."""
     return save_params_model(models_dir / "params")
+
+
+@pytest.fixture(scope="session")
+def tensor_model(models_dir: Path) -> Path:
+    """A pyfunc model whose signature is a float32 tensor of shape (-1, 4)."""
+    return save_tensor_model(models_dir / "tensor")
 
 
 @pytest.fixture(scope="session")

@@ -134,6 +134,17 @@ def builder_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return wheels
 
 
+@pytest.fixture(scope="session")
+def builder_own_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image-builder's own wheel, for client environments other than the dev venv."""
+
+    def make() -> Path:
+        return _hatch_wheel(REPO / "packages" / "image-builder", tmp_path_factory.mktemp("bw"))
+
+    wheel: Path = _once("builder-wheel", make)
+    return wheel
+
+
 def builder_build(tag: str, args: list[str]) -> str:
     """Build ``tag`` with the CLI, once per session."""
     built: str = _once(f"build:{tag}", lambda: _build(tag, args))

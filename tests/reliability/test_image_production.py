@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
 from tests.e2e.builder_fixtures import Served, builder_wait_ping
+from turing_scoring_server import processes
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -106,15 +107,6 @@ def _exit_code(served: Served) -> int | None:
     return code
 
 
-def _stopped(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            raw = f.read()
-    except OSError:
-        return False
-    return raw[raw.rfind(")") + 2 :].split()[0] in ("T", "t")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["SIGKILL", "SIGSTOP"])
 @pytest.mark.parametrize("which", ["gunicorn-worker", "gunicorn-master", "nginx-master"])
 def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
@@ -133,7 +125,7 @@ def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
                 outcome = f"exit {code}"
                 assert code != 0, served.logs()[-2000:]
                 break
-            if time.monotonic() - started > 3 and not _stopped(pid) and _serves(served):
+            if time.monotonic() - started > 3 and not processes.is_stopped(pid) and _serves(served):
                 outcome = "serves"
                 break
             time.sleep(0.5)

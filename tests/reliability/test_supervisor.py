@@ -25,15 +25,11 @@ import requests
 
 from tests.process.test_entrypoint import IRIS_ROW
 from tests.reliability.conftest import RunningServer, booted_workers
+from turing_scoring_server import processes
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 FAULT_DEADLINE = 30.0
 """Issue 11: after any fault the container serves or exits non-zero within 30 s."""
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def _named_child(server: RunningServer, name: str) -> int:
@@ -187,11 +183,11 @@ def test_idle_stop_takes_under_a_second(iris_server: RunningServer) -> None:
 
 
 def _gunicorn_worker(server: RunningServer) -> int:
-    return _children(_named_child(server, "gunicorn"))[0]
+    return processes.children(_named_child(server, "gunicorn"))[0]
 
 
 def _nginx_worker(server: RunningServer) -> int:
-    return _children(_named_child(server, "nginx"))[0]
+    return processes.children(_named_child(server, "nginx"))[0]
 
 
 TARGETS = {
@@ -209,7 +205,7 @@ def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
 ) -> None:
     pid = TARGETS[target](iris_server)
     port = _port(iris_server)
-    everything = {iris_server.proc.pid, *_descendants(iris_server.proc.pid)}
+    everything = {iris_server.proc.pid, *processes.descendants(iris_server.proc.pid)}
     os.kill(pid, sig)
     started = time.monotonic()
     outcome = None
@@ -218,7 +214,8 @@ def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
             outcome = f"exit {iris_server.proc.returncode}"
             break
         # Serving means: this pid is no longer in the way, and requests are answered.
-        if time.monotonic() - started > 3 and _serves(iris_server.url) and not _is_stopped(pid):
+        serving = _serves(iris_server.url) and not processes.is_stopped(pid)
+        if time.monotonic() - started > 3 and serving:
             outcome = "serves"
             break
         time.sleep(0.5)
@@ -233,27 +230,8 @@ def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
         assert left == [], f"processes left behind: {left}"
 
 
-def _descendants(pid: int) -> list[int]:
-    found = []
-    for child in _children(pid):
-        found += [child, *_descendants(child)]
-    return found
-
-
-def _state(pid: int) -> str | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()[0]
-
-
-def _is_stopped(pid: int) -> bool:
-    return _state(pid) in ("T", "t")
-
-
 def _alive(pid: int) -> bool:
-    return _state(pid) not in (None, "Z")
+    return processes.state(pid) not in (None, "Z")
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -183,3 +185,140 @@ def test_baked_images_check_the_model_once_at_build_time(
     assert contract.ENV_CHECK_MODEL_REQUIREMENTS not in template
     legacy = df.customise(baked_text, dataclasses.replace(lean, legacy=True))
     assert "check-model" not in legacy
+
+
+# --- an MLflow without its skinny twin: the stand-in made in the build --------------------------
+
+
+@pytest.fixture
+def no_twin(lean: df.ImageSpec) -> df.ImageSpec:
+    return dataclasses.replace(lean, mlflow_version="3.18.0", skinny_like="3.17.2")
+
+
+def test_lean_image_makes_the_missing_twin_from_mlflows_own_wheel(
+    mlflow_template_text: str, no_twin: df.ImageSpec
+) -> None:
+    lines = _lines(df.customise(mlflow_template_text, no_twin))
+    step = next(line for line in lines if df.TWIN_TMP in line)
+    commands = step.removeprefix("RUN ").split(" \\\n && ")
+    assert commands[:4] == [
+        f"pip download --no-deps --only-binary :all: --dest {df.TWIN_TMP} "
+        "mlflow-skinny==3.17.2 mlflow==3.18.0",
+        f"python {df.SHIM_PATH}/{df.SHIM_SCRIPT} {df.TWIN_TMP} 3.18.0 3.17.2 --code",
+        f"pip install --find-links {df.TWIN_TMP} {df.SHIM_PATH}/mlflow-3.18.0-py3-none-any.whl",
+        f"rm -rf {df.TWIN_TMP}",
+    ]
+    assert commands[4] == df.SLIM
+    assert lines[lines.index(step) - 2] == f"COPY {df.SHIM_DIR}/ {df.SHIM_PATH}/"
+    assert not any(line.startswith("RUN pip install mlflow==") for line in lines)
+    server = next(line for line in lines if line.startswith("RUN pip wheel"))
+    assert "mlflow-skinny==3.18.0" in server, "the server's skinny pin is the stand-in's version"
+
+
+def test_full_image_offers_metadata_stand_ins_to_mlflows_own_install(
+    mlflow_template_text: str, no_twin: df.ImageSpec
+) -> None:
+    full = dataclasses.replace(no_twin, full_mlflow=True)
+    lines = _lines(df.customise(mlflow_template_text, full))
+    step = next(line for line in lines if df.TWIN_TMP in line)
+    assert step.removeprefix("RUN ").split(" \\\n && ") == [
+        f"pip download --no-deps --only-binary :all: --dest {df.TWIN_TMP} mlflow-skinny==3.17.2",
+        f"python {df.SHIM_PATH}/{df.SHIM_SCRIPT} {df.TWIN_TMP} 3.18.0 3.17.2",
+        f"pip install --find-links {df.TWIN_TMP} mlflow==3.18.0",
+        f"rm -rf {df.TWIN_TMP}",
+    ]
+    assert lines[lines.index(step) - 1] == f"COPY {df.SHIM_DIR}/ {df.SHIM_PATH}/"
+    assert "mlflow-skinny==3.17.2's requirements" in lines[lines.index(step) - 2]
+    assert df.SLIM not in "\n".join(lines)
+
+
+def _zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in files.items():
+            wheel.writestr(name, text)
+    return path
+
+
+@pytest.fixture
+def downloaded(tmp_path: Path) -> Path:
+    """What the build's ``pip download`` leaves: an ``mlflow`` and an older skinny wheel."""
+    folder = tmp_path / "twin"
+    folder.mkdir()
+    _zip(folder / "mlflow-3.18.0-py3-none-any.whl", {
+        "mlflow/__init__.py": "VERSION = '3.18.0'\n",
+        "mlflow/genai/new_in_3_18.py": "",
+        "mlflow/server/js/build/index.html": "<html/>",
+        "mlflow/utils/model_catalog/models.json": "{}",
+        "mlflow-3.18.0.dist-info/METADATA": "Name: mlflow\nVersion: 3.18.0\n"
+        "Requires-Dist: mlflow-skinny==3.18.0\nRequires-Dist: pyarrow<27\n",
+        "mlflow-3.18.0.dist-info/entry_points.txt": "[console_scripts]\nmlflow = mlflow.cli:cli\n",
+    })  # fmt: skip
+    _zip(folder / "mlflow_skinny-3.17.2-py3-none-any.whl", {
+        "mlflow/__init__.py": "VERSION = '3.17.2'\n",
+        "mlflow_skinny-3.17.2.dist-info/METADATA": "Metadata-Version: 2.4\nName: mlflow-skinny\n"
+        "Version: 3.17.2\nSummary: MLflow\nLicense-File: LICENSE.txt\nRequires-Python: >=3.10\n"
+        "Requires-Dist: click<9,>=7.0\nRequires-Dist: boto3; extra == \"extras\"\n"
+        "Dynamic: license-file\n\n# MLflow\n\nVersion: not a header\n",
+    })  # fmt: skip
+    return folder
+
+
+def test_the_lean_twin_is_mlflows_code_with_the_older_skinnys_requirements(
+    downloaded: Path, tmp_path: Path
+) -> None:
+    # Run as the build runs it: a script on the image's bare Python (-S: no site-packages).
+    script = Path(mlflow_shim.__file__)
+    proc = subprocess.run(
+        [sys.executable, "-S", str(script), str(downloaded), "3.18.0", "3.17.2", "--code"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert proc.stdout.startswith("mlflow_shim: wrote mlflow_skinny-3.18.0-py3-none-any.whl")
+    (twin,) = downloaded.iterdir()
+    assert twin.name == "mlflow_skinny-3.18.0-py3-none-any.whl", "downloaded wheels removed"
+    with zipfile.ZipFile(twin) as wheel:
+        names = set(wheel.namelist())
+        metadata = wheel.read("mlflow_skinny-3.18.0.dist-info/METADATA").decode()
+        code = wheel.read("mlflow/__init__.py").decode()
+        entry = wheel.read("mlflow_skinny-3.18.0.dist-info/entry_points.txt").decode()
+        record = wheel.read("mlflow_skinny-3.18.0.dist-info/RECORD").decode()
+    assert code == "VERSION = '3.18.0'\n", "the code is mlflow 3.18.0's"
+    assert "mlflow/genai/new_in_3_18.py" in names
+    assert not any(n.startswith(mlflow_shim.SKINNY_LEAVES_OUT) for n in names)
+    assert metadata == (
+        "Metadata-Version: 2.4\nName: mlflow-skinny\nVersion: 3.18.0\nSummary: mlflow-skinny "
+        "3.18.0 rebuilt by turing-image-builder: mlflow 3.18.0's code, mlflow-skinny 3.17.2's "
+        "requirements\nRequires-Python: >=3.10\nRequires-Dist: click<9,>=7.0\n"
+        'Requires-Dist: boto3; extra == "extras"\n'
+    )
+    assert "mlflow = mlflow.cli:cli" in entry
+    assert len(record.splitlines()) == len(names)
+    # pip takes it (offline): the name, version and dist-info layout are a valid wheel
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+         "--target", str(target), str(twin)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert (target / "mlflow_skinny-3.18.0.dist-info").is_dir()
+    assert (target / "mlflow" / "genai" / "new_in_3_18.py").is_file()
+
+
+def test_the_full_images_stand_ins_are_metadata_only(downloaded: Path) -> None:
+    (downloaded / "mlflow-3.18.0-py3-none-any.whl").unlink()  # full mode downloads skinny only
+    made = mlflow_shim.make_twin(downloaded, "3.18.0", "3.17.2", code=False)
+    assert (
+        sorted(p.name for p in downloaded.iterdir())
+        == sorted(p.name for p in made)
+        == [
+            "mlflow_skinny-3.18.0-py3-none-any.whl",
+            "mlflow_tracing-3.18.0-py3-none-any.whl",
+        ]
+    )
+    for path in made:
+        with zipfile.ZipFile(path) as wheel:
+            assert all(".dist-info/" in n for n in wheel.namelist()), "no code: mlflow brings it"
+    with zipfile.ZipFile(downloaded / "mlflow_tracing-3.18.0-py3-none-any.whl") as wheel:
+        tracing = wheel.read("mlflow_tracing-3.18.0.dist-info/METADATA").decode()
+    assert "Requires-Dist: mlflow-skinny==3.18.0" in tracing
+    with pytest.raises(SystemExit, match=r"expected one mlflow-skinny==3\.17\.2 wheel"):
+        mlflow_shim.make_twin(downloaded, "3.18.0", "3.17.2", code=False)

@@ -70,12 +70,21 @@ def test_explained_class_has_the_largest_decision_value(client: FlaskClient) -> 
     ("body", "message"),
     [
         ([ROW], "one row as a JSON object"),
-        ({}, "no features"),
+        ({}, "lacks features"),
         ({"dataframe_records": [ROW, ROW]}, "exactly one record"),
+        ({"dataframe_records": [ROW], "extra": 1}, "exactly one record"),
         ({"sepal_length": 1.0}, "lacks features"),
-        ({**ROW, "sepal_width": "wide"}, "must be numbers"),
+        ({**ROW, "colour": 1.0}, "does not take: ['colour']"),
+        ({**ROW, "sepal_width": "wide"}, "must be a number"),
+        ({**ROW, "sepal_width": "3.5"}, "must be a number"),
+        ({**ROW, "sepal_width": True}, "must be a number"),
+        ({**ROW, "sepal_width": None}, "must be a number"),
+        ({**ROW, "sepal_width": 1e101}, "within"),
     ],
-    ids=["list", "empty-object", "two-records", "missing-features", "text-value"],
+    ids=[
+        "list", "empty-object", "two-records", "records-and-more", "missing-features",
+        "unknown-feature", "text-value", "numeric-string", "boolean", "null", "too-large",
+    ],
 )
 def test_explain_refuses_bad_rows_with_400_json(
     client: FlaskClient, body: object, message: str
@@ -156,8 +165,14 @@ def test_batch_csv_reached_through_invocations_route(client: FlaskClient) -> Non
         (b"sepal_length,sepal_width,petal_length,petal_width\n", "text/csv", 400),
         (b"sepal_length\n\xff\n", "text/csv", 400),
         (b"a,b\n1,2\n", "text/csv", 400),
+        (CSV_BODY.replace(b"0.2\n", b"\n"), "text/csv", 400),
+        (CSV_BODY.replace(b"petal_width", b"petal_width,extra"), "text/csv", 400),
+        (CSV_BODY.replace(b"0.2", b"1e999"), "text/csv", 400),
     ],
-    ids=["json-content-type", "empty", "header-only", "not-utf8", "wrong-columns"],
+    ids=[
+        "json-content-type", "empty", "header-only", "not-utf8", "wrong-columns", "empty-value",
+        "extra-column", "overflowing-number",
+    ],
 )
 def test_batch_csv_refuses_bad_bodies_with_json(
     client: FlaskClient, data: bytes, content_type: str, status: int

@@ -37,7 +37,9 @@ def _servers(text: str) -> list[str]:
 
 
 def _hidden(block: str) -> set[str]:
-    return set(re.findall(r"location = (\S+) \{ return 404; \}", block))
+    """Routes a ``location ~ "^/(?:name)/*$" { return 404; }`` hides (trailing slashes too)."""
+    names = re.findall(r'location ~ "\^/\(\?:(\S+)\)/\*\$" \{ return 404; \}', block)
+    return {"/" + name.replace("\\.", ".") for name in names}
 
 
 def test_public_mode_leaves_the_admin_routes_to_the_app(tmp_path: Path) -> None:
@@ -87,6 +89,15 @@ def test_every_server_answers_every_nginx_error_in_json(tmp_path: Path) -> None:
                 "error_code": error_code_for(status),
                 "message": message,
             }
+        # No route is the router's answer; nginx's only 405 (TRACE) is the app's to answer.
+        assert "error_page 404 /__turing/404.json;" in block
+        assert (
+            "location = /__turing/404.json { internal; default_type application/json; "
+            "add_header X-Request-ID $turing_request_id always; "
+            """return 404 '{"detail":"Not Found"}'; }""" in block
+        )
+        assert "error_page 405 = @turing_405;" in block
+        assert re.search(r"location @turing_405 \{\n(?:.*\n)*?\s+proxy_pass http://app;\n", block)
 
 
 def test_responses_never_go_to_a_temp_file_on_any_port(tmp_path: Path) -> None:
@@ -300,5 +311,5 @@ def test_the_admin_port_answers_nothing_else(servers: Any, path: str) -> None:
     status, headers, body = _get(port, path)
     assert status == 404, body[:200]
     assert headers.get("content-type") == "application/json"
-    assert json.loads(body)["error_code"] == "ENDPOINT_NOT_FOUND"
+    assert json.loads(body) == {"detail": "Not Found"}
     assert headers.get("x-request-id")

@@ -72,7 +72,9 @@ def _format(spec: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _params_schema(spec: dict[str, Any]) -> dict[str, Any]:
     body = _request_schema(spec)["oneOf"][0]
-    result: dict[str, Any] = body["properties"]["params"]["properties"]
+    params = body["properties"]["params"]
+    assert params["anyOf"][1] == {"type": "null"}, "params may be null: MLflow reads {}"
+    result: dict[str, Any] = params["anyOf"][0]["properties"]
     return result
 
 
@@ -95,8 +97,8 @@ COLUMNS: list[tuple[str, Any, dict[str, Any], Any]] = [
     ("string", "string", {"type": "string"}, "abc"),
     ("long", "long", {"type": "integer"}, 3),
     ("integer", "integer", {"type": "integer"}, 3),
-    ("double", "double", {"type": "number"}, 1.5),
-    ("float", "float", {"type": "number"}, 1.5),
+    ("double", "double", openapi._FLOAT_INPUT, 1.5),
+    ("float", "float", openapi._FLOAT_INPUT, 1.5),
     ("boolean", "boolean", {"type": "boolean"}, True),
     ("datetime", "datetime", openapi._JSON_TYPES["datetime"], "2024-01-02T03:04:05.123456789"),
     ("binary", "binary", {"type": "string", "contentEncoding": "base64"}, _B64),
@@ -234,9 +236,10 @@ def test_a_tensor_of_each_numpy_dtype_is_described(tmp_path: Path, dtype: str) -
     kind = np.dtype(dtype).kind
     signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype(dtype), (-1, 4))]))
     client, spec = _client(tmp_path, signature)
-    row = {"type": "array", "items": _KIND_SCHEMAS[kind], "minItems": 4, "maxItems": 4}
-    assert _format(spec, "instances") == {"type": "array", "items": row}
-    assert _format(spec, "inputs") == {"type": "array", "items": row}
+    item = openapi._FLOAT_INPUT if kind == "f" else _KIND_SCHEMAS[kind]
+    row = {"type": "array", "items": item, "minItems": 4, "maxItems": 4}
+    assert _format(spec, "instances") == {"type": "array", "items": row, "minItems": 1}
+    assert _format(spec, "inputs") == {"type": "array", "items": row, "minItems": 1}
     answer = _fits_and_scores(client, spec, {"inputs": _example((-1, 4), _SAMPLES[kind])})
     assert len(answer["predictions"]) == 2
 
@@ -244,8 +247,8 @@ def test_a_tensor_of_each_numpy_dtype_is_described(tmp_path: Path, dtype: str) -
 @pytest.mark.parametrize(
     ("shape", "item"),
     [
-        ((-1,), {"type": "number"}),
-        ((-1, 4), {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}),
+        ((-1,), openapi._FLOAT_INPUT),
+        ((-1, 4), {"type": "array", "items": openapi._FLOAT_INPUT, "minItems": 4, "maxItems": 4}),
         (
             (-1, 2, 3),
             {
@@ -254,13 +257,13 @@ def test_a_tensor_of_each_numpy_dtype_is_described(tmp_path: Path, dtype: str) -
                 "maxItems": 2,
                 "items": {
                     "type": "array",
-                    "items": {"type": "number"},
+                    "items": openapi._FLOAT_INPUT,
                     "minItems": 3,
                     "maxItems": 3,
                 },
             },
         ),
-        ((-1, -1), {"type": "array", "items": {"type": "number"}}),
+        ((-1, -1), {"type": "array", "items": openapi._FLOAT_INPUT}),
     ],
     ids=str,
 )
@@ -323,7 +326,11 @@ def _params_signature() -> ModelSignature:
 def test_params_of_every_type_have_json_defaults(tmp_path: Path) -> None:
     client, spec = _client(tmp_path, _params_signature())
     params = _params_schema(spec)
-    assert params["when"] == {**openapi._PARAM_DATETIME, "default": _WHEN.isoformat()}
+    assert params["when"] == {
+        **openapi._PARAM_DATETIME,
+        "type": ["string", "null"],
+        "default": _WHEN.isoformat(),
+    }
     assert params["day"]["default"] == "2024-01-02"
     assert params["whens"] == {
         "type": "array",
@@ -331,8 +338,8 @@ def test_params_of_every_type_have_json_defaults(tmp_path: Path) -> None:
         "default": [_WHEN.isoformat()],
     }
     assert params["ids"] == {"type": "array", "items": {"type": "integer"}, "default": [1, 2]}
-    assert params["n"] == {"type": "integer", "default": 3}
-    assert params["flag"] == {"type": "boolean", "default": True}
+    assert params["n"] == {"type": ["integer", "null"], "default": 3}
+    assert params["flag"] == {"type": ["boolean", "null"], "default": True}
     assert params["cfg"]["properties"] == {"k": {"type": "string"}}
     assert params["cfg"]["default"] == {"k": "v"}
     sent = {
@@ -460,3 +467,223 @@ def test_a_document_that_is_not_json_is_served_minimal(tmp_path: Path) -> None:
     validate(spec)
     assert "/invocations" in spec["paths"]
     assert client.post("/invocations", json={"inputs": [1]}).status_code == 200
+
+
+# --- each schema fact: what the spec refuses MLflow refuses, what it accepts MLflow scores ------
+
+
+def _refused(client: FlaskClient, spec: dict[str, Any], payload: Any) -> None:
+    """``payload`` does not fit the published schema, and MLflow answers it 400."""
+    assert not Draft202012Validator(_request_schema(spec)).is_valid(payload), payload
+    answer = client.post("/invocations", json=payload)
+    assert answer.status_code == 400, (payload, answer.get_data(as_text=True))
+
+
+def _two_doubles() -> ModelSignature:
+    return ModelSignature(inputs=Schema([ColSpec("double", "a"), ColSpec("double", "b")]))
+
+
+def test_empty_record_lists_and_empty_records_are_refused(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, _two_doubles())
+    assert _format(spec, "dataframe_records")["minItems"] == 1
+    _refused(client, spec, {"dataframe_records": []})
+    _refused(client, spec, {"dataframe_records": [{}]})
+    _refused(client, spec, {"instances": []})
+    _refused(client, spec, {"inputs": []})
+    _fits_and_scores(client, spec, {"dataframe_records": [{"a": 1, "b": 2, "extra": "ignored"}]})
+
+
+def test_one_column_takes_empty_batches_and_bare_lists(tmp_path: Path) -> None:
+    """``_cast_schema_type`` reads a list of values as the one column: ``[]`` is zero rows."""
+    client, spec = _client(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
+    assert _fits_and_scores(client, spec, {"inputs": []}) == {"predictions": []}
+    assert len(_fits_and_scores(client, spec, {"inputs": [None, 2.0]})["predictions"]) == 2
+    assert len(_fits_and_scores(client, spec, {"instances": [1.0, "2"]})["predictions"]) == 2
+    _fits_and_scores(client, spec, {"inputs": {"x": None}})
+    _refused(client, spec, {"dataframe_records": []})
+    bare = {"dataframe_split": {"columns": ["x"], "data": [None, 1.5, "2", True]}}
+    assert len(_fits_and_scores(client, spec, bare)["predictions"]) == 4
+    _refused(client, spec, {"dataframe_split": {"columns": ["x"], "data": [None, [1.5]]}})
+    by_column = {"dataframe_split": {"columns": ["x"], "data": {"x": [1, "2", None], "z": 5}}}
+    assert len(_fits_and_scores(client, spec, by_column)["predictions"]) == 3
+    _refused(client, spec, {"dataframe_split": {"columns": ["x"], "data": {"x": 1}}})
+    by_label = {"dataframe_split": {"columns": ["x"], "data": {"x": {"0": 1.5, "a": None}}}}
+    assert len(_fits_and_scores(client, spec, by_label)["predictions"]) == 2
+    _refused(client, spec, {"dataframe_split": {"columns": ["x"], "data": {"x": {"0": "abc"}}}})
+    empty = {"dataframe_split": {"columns": ["x"], "data": {"x": None}}}
+    assert _fits_and_scores(client, spec, empty) == {"predictions": []}
+
+
+def test_split_states_columns_in_order_and_one_value_per_column(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, _two_doubles())
+    split = _format(spec, "dataframe_split")
+    assert split["additionalProperties"] is False
+    assert split["properties"]["columns"]["prefixItems"] == [{"const": "a"}, {"const": "b"}]
+    _fits_and_scores(client, spec, {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}})
+    _refused(client, spec, {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2, 3]]}})
+    _refused(client, spec, {"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}})
+    _refused(client, spec, {"dataframe_split": {"columns": ["a"], "data": [[1]]}})
+    _refused(client, spec, {"dataframe_split": {"data": [[1, 2]]}})
+    extra = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]], "extra": 1}}
+    _refused(client, spec, extra)
+    # Rows as objects: pandas picks the columns' keys; a missing float is NaN.
+    keyed = {"dataframe_split": {"columns": ["a", "b"], "data": [{}, {"a": "1.5", "z": 3}]}}
+    assert len(_fits_and_scores(client, spec, keyed)["predictions"]) == 2
+    mixed = {"dataframe_split": {"columns": ["a", "b"], "data": [{"a": 1}, [1, 2]]}}
+    _refused(client, spec, mixed)
+    _refused(client, spec, {"dataframe_split": {"columns": ["a", "b"], "data": [{"a": "x"}]}})
+    _refused(client, spec, {"dataframe_split": {"columns": ["a", "b"], "data": [None]}})
+    no_rows = {"dataframe_split": {"columns": ["a", "b"], "data": None}}
+    assert _fits_and_scores(client, spec, no_rows) == {"predictions": []}
+
+
+@pytest.mark.parametrize(
+    "value", [1, 1.5, -0, True, None, "1.5", " 2 ", "1_0", "1e5", "nan", "-Infinity", "\uff11"]
+)
+def test_a_floating_column_takes_what_mlflow_casts(tmp_path: Path, value: Any) -> None:
+    """``astype(float)``: numbers, booleans, null (NaN) and every string ``float()`` reads."""
+    client, spec = _client(tmp_path, _two_doubles())
+    _fits_and_scores(client, spec, {"dataframe_records": [{"a": value, "b": 0}]})
+    _fits_and_scores(client, spec, {"inputs": {"a": [value], "b": [0]}})
+    _fits_and_scores(client, spec, {"instances": [{"a": value, "b": 0}]})
+
+
+@pytest.mark.parametrize("value", ["abc", "", "0x10", "1__0", "1.5.5", [1], {}])
+def test_a_floating_column_refuses_what_mlflow_cannot_cast(tmp_path: Path, value: Any) -> None:
+    client, spec = _client(tmp_path, _two_doubles())
+    _refused(client, spec, {"dataframe_records": [{"a": value, "b": 0}]})
+    _refused(client, spec, {"instances": [{"a": value, "b": 0}]})
+
+
+def test_the_float_pattern_is_python_float_syntax() -> None:
+    """Strings drawn from the pattern are read by ``float()``; near misses are not matched."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    pattern = openapi._PY_FLOAT
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.from_regex(pattern))
+    def drawn(text: str) -> None:
+        float(text)
+
+    drawn()
+    for miss in ["", "abc", "1__0", "_1", "1_", "1e", "e5", "0x10", "1.5.5", "infinit", "--1"]:
+        assert re.search(pattern, miss) is None, miss
+        with pytest.raises(ValueError, match="could not convert"):
+            float(miss)
+
+
+def test_instances_records_with_unknown_keys_are_not_described(tmp_path: Path) -> None:
+    """An unknown key becomes one numpy array per key: ragged values make MLflow answer 400."""
+    client, spec = _client(tmp_path, _two_doubles())
+    ragged = {"instances": [{"a": 1, "b": 2, "z": [1]}, {"a": 1, "b": 2, "z": [1, 2]}]}
+    _refused(client, spec, ragged)
+    uneven = {"instances": [{"a": 1, "b": 2, "z": "s"}, {"a": 1, "b": 2}]}
+    _refused(client, spec, uneven)
+    # Not described, yet taken: the same unknown key in every record (see the process test's hook).
+    same_key = {"instances": [{"a": 1, "b": 2, "z": 3}]}
+    assert not Draft202012Validator(_request_schema(spec)).is_valid(same_key)
+    assert client.post("/invocations", json=same_key).status_code == 200
+
+
+def test_the_body_ignores_unknown_keys_but_not_a_second_format(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, _two_doubles())
+    row = [{"a": 1, "b": 2}]
+    _fits_and_scores(client, spec, {"dataframe_records": row, "unknown": 42})
+    _refused(client, spec, {"dataframe_records": row, "inputs": row})
+    for key in openapi._LLM_KEYS:  # the unified LLM format: MLflow reads the body another way
+        _refused(client, spec, {"dataframe_records": row, key: 5})
+
+
+def test_scalar_params_and_the_params_object_may_be_null(tmp_path: Path) -> None:
+    """``_enforce_param_datatype`` passes ``None`` to the model; ``"params": null`` is ``{}``."""
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x")]),
+        params=ParamSchema([ParamSpec("n", "long", 3), ParamSpec("ids", "long", [1], (-1,))]),
+    )
+    client, spec = _client(tmp_path, signature)
+    answer = _fits_and_scores(client, spec, {"inputs": [1.0], "params": {"n": None}})
+    assert "('n', 'NoneType', 'None')" in answer["predictions"][0]
+    _fits_and_scores(client, spec, {"inputs": [1.0], "params": None})
+    _refused(client, spec, {"inputs": [1.0], "params": {"ids": None}})
+    _refused(client, spec, {"inputs": [1.0], "params": {"n": "3"}})
+    _refused(client, spec, {"inputs": [1.0], "params": [1]})
+
+
+def test_a_tensor_batch_must_not_be_empty(tmp_path: Path) -> None:
+    signature = ModelSignature(inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 2))]))
+    client, spec = _client(tmp_path, signature)
+    _refused(client, spec, {"inputs": []})
+    _refused(client, spec, {"instances": []})
+    _refused(client, spec, {"inputs": [[1.0, 2.0, 3.0]]})
+    _fits_and_scores(client, spec, {"inputs": [["1.5", None], [True, 2]]})
+    content = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    assert "text/csv" not in content, "MLflow reads no CSV for a tensor signature"
+    csv = client.post("/invocations", data="a,b\n1,2\n", content_type="text/csv")
+    assert csv.status_code == 400
+
+
+def test_the_csv_body_is_the_header_then_rows_of_numbers(tmp_path: Path) -> None:
+    client, spec = _client(tmp_path, _two_doubles())
+    content = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    validator = Draft202012Validator(content["text/csv"]["schema"])
+    for body in ["a,b\n1,2\n", "a,b\r\n1.5,-2e3\r\n,3", "a,b"]:
+        assert validator.is_valid(body), body
+        answer = client.post("/invocations", data=body, content_type="text/csv")
+        assert answer.status_code == 200, (body, answer.get_data(as_text=True))
+    for body in ["", "b,a\n1,x\n", "a,b\n1,abc\n"]:
+        assert not validator.is_valid(body), body
+        answer = client.post("/invocations", data=body, content_type="text/csv")
+        assert answer.status_code == 400, (body, answer.get_data(as_text=True))
+
+
+def test_every_operation_describes_its_errors(tmp_path: Path) -> None:
+    """Router answers (405) in Starlette's ``{"detail"}`` shape, the rest in MLflow's."""
+    _, spec = _client(tmp_path, _two_doubles())
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            detail = responses["405"]["content"]["application/json"]["schema"]
+            assert detail["required"] == ["detail"], (method, path)
+            for status in ("413", "500", "502", "503", "504"):
+                shape = responses[status]["content"]["application/json"]["schema"]
+                assert shape["required"] == ["error_code", "message"], (method, path, status)
+    invocations = spec["paths"]["/invocations"]["post"]["responses"]
+    assert set(invocations) >= {"200", "400", "403", "404", "405", "413", "415", "500", "504"}
+    assert "text/plain" in invocations["415"]["content"]
+
+
+def test_a_plugin_schema_can_follow_the_model_or_leave_the_route_out(tmp_path: Path) -> None:
+    from flask import Blueprint
+
+    blueprint = Blueprint("model_aware", __name__)
+
+    @blueprint.post("/per-model")
+    @openapi.schema(request=lambda model: {"required": model.input_schema.input_names()})
+    def per_model() -> dict[str, str]:
+        return {}
+
+    @blueprint.post("/never")
+    @openapi.schema(served=lambda model: False)
+    def never() -> dict[str, str]:
+        return {}
+
+    path = _save(tmp_path, _two_doubles())
+    app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
+    app.register_blueprint(blueprint)
+    served = app.extensions["turing_scoring_server"]["model"]
+    routes = [
+        LoadedRoute(
+            rule="/per-model", methods=("POST",), endpoint="model_aware.per_model", plugin="p"
+        ),
+        LoadedRoute(rule="/never", methods=("POST",), endpoint="model_aware.never", plugin="p"),
+    ]
+    document = openapi.build(app, served.metadata, served.input_schema, routes)
+    validate(document)
+    body = document["paths"]["/per-model"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"required": ["a", "b"]}
+    assert "/never" not in document["paths"]
+    assert "Not served for this model: POST /never." in document["info"]["description"]

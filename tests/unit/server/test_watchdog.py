@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from turing_scoring_server import processes
 from turing_scoring_server.watchdog import Watchdog
 
 
@@ -131,15 +132,15 @@ def test_a_stopped_master_is_fatal_and_a_stopped_worker_is_killed(socket_dir: Pa
          "time.sleep(60)\n"],
     )  # fmt: skip
     try:
-        assert _wait_for(lambda: _children(master.pid), 5)
-        (worker,) = _children(master.pid)
+        assert _wait_for(lambda: processes.children(master.pid), 5)
+        (worker,) = processes.children(master.pid)
         dog = Watchdog(
             str(sock), 1, exit_after=60, dirs=[], masters=lambda: {"gunicorn": master.pid}
         )
         dog.mark_ready()
         dog.start()
         os.kill(worker, signal.SIGSTOP)
-        assert _wait_for(lambda: not _children(master.pid) or _zombie(worker), 6), "killed"
+        assert _wait_for(lambda: not processes.children(master.pid) or _zombie(worker), 6), "killed"
         assert dog.fatal is None
         os.kill(master.pid, signal.SIGSTOP)
         assert _wait_for(lambda: "gunicorn (pid" in dog.verdict.reason, 4)
@@ -176,14 +177,5 @@ def test_a_full_directory_fails_ping(socket_dir: Path, tmp_path: Path) -> None:
         server.close()
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
 def _zombie(pid: int) -> bool:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return raw[raw.rfind(")") + 2 :].split()[0] == "Z"
+    return processes.state(pid) in (None, "Z")

@@ -13,12 +13,15 @@ from __future__ import annotations
 import html
 import io
 import json
+import math
+import re
 from typing import Any
 
 import pandas as pd
 from flask import Blueprint, Response, request
 
 from turing_scoring_server import (
+    ServedModel,
     current_model,
     custom_attributes,
     schema,
@@ -57,19 +60,62 @@ def _jsonable(value: Any) -> Any:
 # --- /explain ---------------------------------------------------------------------------------
 
 
-def _one_row() -> pd.DataFrame:
-    """The request's single row: a flat JSON object, or MLflow's ``dataframe_records`` of one."""
+LIMIT = 1e100
+"""Largest feature magnitude /explain takes: ``coef * value`` stays finite (JSON has no inf)."""
+
+
+def _one_row(features: list[str]) -> pd.DataFrame:
+    """The request's single row: a flat JSON object, or MLflow's ``dataframe_records`` of one.
+
+    Exactly what ``_row_schema`` publishes is taken: every feature, nothing else, each a JSON
+    number within ``LIMIT`` (not a string, boolean or null).
+    """
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
         raise EndpointError(400, 'Send one row as a JSON object: {"feature": value, ...}')
-    if "dataframe_records" in payload:
+    if "dataframe_records" in payload and features != ["dataframe_records"]:
         records = payload["dataframe_records"]
-        if not isinstance(records, list) or len(records) != 1 or not isinstance(records[0], dict):
+        if (
+            set(payload) != {"dataframe_records"}
+            or not isinstance(records, list)
+            or len(records) != 1
+            or not isinstance(records[0], dict)
+        ):
             raise EndpointError(400, "/explain takes exactly one record in dataframe_records")
         payload = records[0]
-    if not payload:
-        raise EndpointError(400, "The row has no features")
-    return pd.DataFrame([payload])
+    if missing := [f for f in features if f not in payload]:
+        raise EndpointError(400, f"The row lacks features {missing}")
+    if unknown := sorted(set(payload) - set(features)):
+        raise EndpointError(400, f"The row has features the model does not take: {unknown}")
+    for name in features:
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise EndpointError(400, f"Feature {name!r} must be a number, not {value!r}")
+        if not math.isfinite(value) or abs(value) > LIMIT:
+            raise EndpointError(400, f"Feature {name!r} must be within +-{LIMIT:g}")
+    return pd.DataFrame([{name: payload[name] for name in features}])
+
+
+def _raw_linear(served: ServedModel) -> tuple[Any, str]:
+    """The scikit-learn linear estimator behind ``served``, or None and why it is not one."""
+    flavors = sorted(served.metadata.flavors)
+    try:
+        raw = served.pyfunc.get_raw_model()  # type: ignore[no-untyped-call]
+    except (AttributeError, NotImplementedError):
+        raw = None
+    if raw is None or "sklearn" not in flavors:
+        return None, f"/explain needs a scikit-learn linear model; this model's flavors: {flavors}"
+    if not hasattr(raw, "coef_") or not hasattr(raw, "intercept_"):
+        return None, (
+            f"/explain needs a linear model (coef_ and intercept_); "
+            f"{type(raw).__name__} has no coefficients"
+        )
+    return raw, ""
+
+
+def _explainable(served: ServedModel) -> bool:
+    """Whether /explain can serve this model (else it answers 422 and is left out of the spec)."""
+    return _raw_linear(served)[0] is not None and bool(_feature_names(served))
 
 
 def _linear_model() -> Any:
@@ -77,34 +123,44 @@ def _linear_model() -> Any:
 
     422, not 501: the server works, this model cannot be explained this way.
     """
-    served = current_model()
-    flavors = sorted(served.metadata.flavors)
-    try:
-        raw = served.pyfunc.get_raw_model()  # type: ignore[no-untyped-call]
-    except (AttributeError, NotImplementedError):
-        raw = None
-    if raw is None or "sklearn" not in flavors:
-        raise EndpointError(
-            422, f"/explain needs a scikit-learn linear model; this model's flavors: {flavors}"
-        )
-    if not hasattr(raw, "coef_") or not hasattr(raw, "intercept_"):
-        raise EndpointError(
-            422,
-            f"/explain needs a linear model (coef_ and intercept_); "
-            f"{type(raw).__name__} has no coefficients",
-        )
+    raw, why = _raw_linear(current_model())
+    if raw is None:
+        raise EndpointError(422, why)
     return raw
 
 
-def _features(model: Any, row: pd.DataFrame) -> list[str]:
-    names = getattr(model, "feature_names_in_", None)
-    features = [str(n) for n in names] if names is not None else list(row.columns)
-    if missing := [f for f in features if f not in row.columns]:
-        raise EndpointError(400, f"The row lacks features {missing}")
-    return features
+def _feature_names(served: ServedModel) -> list[str]:
+    """The estimator's feature names, else the signature's columns (empty: none known)."""
+    raw, _ = _raw_linear(served)
+    names = getattr(raw, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    inputs = served.input_schema
+    if inputs is None or inputs.is_tensor_spec() or not inputs.has_input_names():
+        return []
+    return [str(n) for n in inputs.input_names()]
 
 
-_ROW = {"type": "object", "minProperties": 1, "additionalProperties": {"type": "number"}}
+def _row_schema(served: ServedModel) -> dict[str, Any]:
+    """The row /explain takes for this model: each feature a number within ``LIMIT``."""
+    number = {"type": "number", "minimum": -LIMIT, "maximum": LIMIT}
+    names = _feature_names(served)
+    row = {
+        "type": "object",
+        "properties": {name: number for name in names},
+        "required": names,
+        "additionalProperties": False,
+    }
+    records = {
+        "type": "object",
+        "properties": {"dataframe_records": {"type": "array", "items": row, "minItems": 1,
+                                             "maxItems": 1}},
+        "required": ["dataframe_records"],
+        "additionalProperties": False,
+    }  # fmt: skip
+    return {"oneOf": [row, records]}
+
+
 _EXPLANATION = {
     "type": "object",
     "properties": {
@@ -118,20 +174,24 @@ _EXPLANATION = {
 
 
 @blueprint.post("/explain")
-@schema(request=_ROW, response=_EXPLANATION, summary="Explain one prediction")
+@schema(
+    request=_row_schema,
+    response=_EXPLANATION,
+    summary="Explain one prediction",
+    served=_explainable,
+)
 def explain() -> dict[str, Any]:
     """One row's prediction and each feature's contribution ``coef * value`` to it.
 
     For classifiers the contributions are those to the predicted class's decision function (to
     the positive class for binary models); ``intercept + sum(contributions)`` is that value.
     """
-    row = _one_row()
     model = _linear_model()
-    features = _features(model, row)
-    try:
-        values = row[features].astype(float).iloc[0].to_numpy()
-    except (TypeError, ValueError) as exc:
-        raise EndpointError(400, f"Feature values must be numbers: {exc}") from None
+    features = _feature_names(current_model())
+    if not features:
+        raise EndpointError(422, "/explain needs the model's feature names (a column signature)")
+    row = _one_row(features)
+    values = row[features].astype(float).iloc[0].to_numpy()
     try:
         prediction = _jsonable(current_model().pyfunc.predict(row))
     except Exception as exc:  # noqa: BLE001 (a model's predict may raise anything)
@@ -163,18 +223,56 @@ def explain() -> dict[str, Any]:
 # --- /batch-csv -------------------------------------------------------------------------------
 
 
+_NUMBER = r"[+-]?([0-9]{1,15}(\.[0-9]{0,15})?|\.[0-9]{1,15})([eE][+-]?[0-9]{1,2})?"
+"""A finite number pandas reads (ASCII digits, bounded so no value overflows to inf)."""
+
+
+def _csv_columns(served: ServedModel) -> list[str]:
+    """The signature's columns when all are required floating-point columns with plain names:
+    the CSVs /batch-csv can state exactly (others are refused, and left out of the spec)."""
+    inputs = served.input_schema
+    if inputs is None or inputs.is_tensor_spec():
+        return []
+    columns = list(inputs.inputs)
+    if not all(
+        re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c.name or "")
+        and getattr(c.type, "name", None) in ("double", "float")
+        and getattr(c, "required", True)
+        for c in columns
+    ):
+        return []
+    return [str(c.name) for c in columns]
+
+
+def _csv_pattern(columns: list[str]) -> str:
+    row = ",".join([_NUMBER] * len(columns))
+    return rf"^{','.join(columns)}(\r?\n{row})+(\r?\n)?$"
+
+
+def _csv_schema(served: ServedModel) -> dict[str, Any]:
+    columns = _csv_columns(served)
+    return {
+        "type": "string",
+        "pattern": _csv_pattern(columns),
+        "description": f"a header line {','.join(columns)!r}, then one or more rows of numbers",
+    }
+
+
 @blueprint.post("/batch-csv")
 @schema(
-    request={"type": "string"},
+    request=_csv_schema,
     response={"type": "string"},
     summary="Score a CSV body, answer a CSV of predictions",
     request_content_type="text/csv",
     response_content_type="text/csv",
+    served=lambda served: bool(_csv_columns(served)),
 )
 def batch_csv() -> Response:
     """Predict every row of a CSV body; answer a CSV with a ``prediction`` column.
 
-    Custom attribute ``include_input=true`` puts the input columns before the predictions.
+    The body is exactly what the spec states (a header of the signature's columns, then rows of
+    finite numbers), checked before pandas reads it. Custom attribute ``include_input=true`` puts
+    the input columns before the predictions.
     """
     if request.mimetype != "text/csv":
         raise EndpointError(415, f"/batch-csv takes text/csv, not {request.mimetype or 'nothing'}")
@@ -182,9 +280,21 @@ def batch_csv() -> Response:
         text = request.get_data().decode("utf-8")
     except UnicodeDecodeError:
         raise EndpointError(400, "The CSV body is not UTF-8") from None
+    columns = _csv_columns(current_model())
+    if not columns:
+        raise EndpointError(422, "/batch-csv needs a signature of named floating-point columns")
+    if not re.fullmatch(_csv_pattern(columns), text):
+        raise EndpointError(
+            400, f"Send a header line {','.join(columns)!r}, then rows of numbers, one per line"
+        )
+    # MLflow's own CSV reader, as /invocations uses it: the signature's dtypes (pandas alone would
+    # read "1" as int64, which MLflow's schema enforcement then refuses for a double column).
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import parse_csv_input
+
     try:
-        frame = pd.read_csv(io.StringIO(text))
-    except (ValueError, pd.errors.ParserError) as exc:
+        frame = parse_csv_input(io.StringIO(text), schema=current_model().input_schema)
+    except (MlflowException, ValueError, pd.errors.ParserError) as exc:
         raise EndpointError(400, f"Cannot read the CSV body: {exc}") from None
     if frame.empty:
         raise EndpointError(400, "The CSV body has no rows")

@@ -227,6 +227,9 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
     config = options.load_config(options.find_config(config_file, Path.cwd()))
     opts = options.resolve(flags, given, config)
     the_plan = context.plan(opts)
+    for notice in the_plan.notices:
+        # Before anything is written: a build that does something unusual says so first.
+        _err.print(f"notice: {notice}", highlight=False, soft_wrap=True)
 
     if opts.dockerfile_only is not None:
         from . import engine

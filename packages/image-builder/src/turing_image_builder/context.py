@@ -14,13 +14,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from importlib.metadata import version as dist_version
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
 
 from turing_scoring_server import contract
 
@@ -52,6 +61,10 @@ class Plan:
     context, as ``--server-source`` would, but with pip (no hatch needed)."""
     server_wheel: Path | None = None
     """Wheel the installed server came from (PEP 610), copied in as ``--server-wheel`` would."""
+    skinny_like: str | None = None
+    """See :class:`versions.SkinnyChoice`: None when ``mlflow-skinny==mlflow_version`` exists."""
+    notices: tuple[str, ...] = ()
+    """One line each, printed before the build: what the builder did that a user would not guess."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,21 @@ def plan(options: BuildOptions) -> Plan:
             "would start gunicorn in the model's environment, where the server is not installed; "
             "use --env-manager local"
         )
+    skinny = versions.SkinnyChoice()
+    if versions.needs_index(choice.version):
+        urls = _index_urls(options)
+        found, where = index_versions("mlflow-skinny", urls, options.build_ca_bundle)
+        skinny = versions.decide_skinny(choice.version, found, where)
+    if skinny.like is not None and not options.baked and options.env_manager != "local":
+        raise OptionsError(
+            f"MLflow {choice.version} has no mlflow-skinny on the index, and a template image with "
+            f"--env-manager {options.env_manager} installs the model's mlflow=={choice.version} "
+            "into a new environment at start-up, where pip cannot resolve it; use --env-manager "
+            "local, or --mlflow-version with a version that has mlflow-skinny"
+        )
+    notices = tuple(
+        n for n in (versions.untested_notice(choice.version), skinny.notice) if n is not None
+    )
     snippets = tuple(_read_snippet(path) for path in options.dockerfile_snippet)
     if choice.legacy and options.nginx_template is not None:
         raise OptionsError(
@@ -180,8 +208,102 @@ def plan(options: BuildOptions) -> Plan:
                 f"{_FLAGS_HINT}"
             )
     return Plan(
-        choice.version, mine, choice.legacy, requirement, snippets, server_dir, server_wheel
+        choice.version, mine, choice.legacy, requirement, snippets, server_dir, server_wheel,
+        skinny.like, notices,
+    )  # fmt: skip
+
+
+PYPI_SIMPLE = "https://pypi.org/simple/"
+"""pip's default index, which the build's pip uses when no ``--index-url`` is given."""
+
+
+def _index_urls(options: BuildOptions) -> list[str]:
+    return [options.index_url or PYPI_SIMPLE, *options.extra_index_url]
+
+
+def index_versions(
+    project: str, index_urls: list[str], ca_bundle: Path | None, timeout: float = 15
+) -> tuple[list[str] | None, str]:
+    """The versions of ``project`` the indexes list, and how to name them in a message.
+
+    The simple repository API (PEP 503 HTML, PEP 691 JSON) is what every index pip uses serves
+    (PyPI, devpi, Artifactory, Nexus, a directory of files); ``file:`` URLs are read from disk.
+    ``ca_bundle`` is ``--build-ca-bundle``, the CA a TLS-intercepting proxy needs. Returns
+    ``None`` when no index answered: the caller then takes a safe default.
+    """
+    found: set[str] = set()
+    answered = False
+    errors = []
+    for url in index_urls:
+        try:
+            page = url.rstrip("/") + f"/{canonicalize_name(project)}/"
+            found |= _simple_versions(page, ca_bundle, timeout)
+            answered = True
+        except (OSError, ValueError) as exc:
+            errors.append(shorten(str(exc) or type(exc).__name__, 120))
+    where = "the index " + ", ".join(_safe_url(u) for u in index_urls)
+    if not answered:
+        return None, f"{where} ({'; '.join(errors)})"
+    return sorted(found), where
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    return url if parts.password is None else url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _simple_versions(url: str, ca_bundle: Path | None, timeout: float) -> set[str]:
+    """Versions named by the files of one project page; a 404 is an answer: no such project."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        folder = Path(unquote(parts.path))
+        if not folder.exists():
+            if not folder.parent.is_dir():
+                raise FileNotFoundError(f"no index directory {folder.parent}")
+            return set()  # the index is there and has no such project
+        page = folder / "index.html"
+        if page.is_file():
+            return _versions_of_files(unquote(h) for h in _HREF.findall(page.read_text("utf-8")))
+        return _versions_of_files(p.name for p in folder.iterdir())
+    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    request = urllib.request.Request(
+        url, headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"}
     )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+            body = resp.read().decode("utf-8", errors="replace")
+            kind = resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return set()
+        raise
+    if "json" in kind:
+        data = json.loads(body)
+        listed = {str(v) for v in data.get("versions", [])}
+        files = (str(f.get("filename", "")) for f in data.get("files", []))
+        return listed | _versions_of_files(files)
+    return _versions_of_files(unquote(h) for h in _HREF.findall(body))
+
+
+_HREF = re.compile(r"""<a\s[^>]*href=["']([^"'#?]+)""", re.I)
+
+
+def _versions_of_files(names: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for href in names:
+        name = href.rsplit("/", 1)[-1]
+        try:
+            if name.endswith(".whl"):
+                out.add(str(parse_wheel_filename(name)[1]))
+            elif name.endswith((".tar.gz", ".zip")):
+                out.add(str(parse_sdist_filename(name)[1]))
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+            continue  # not a distribution file (a README, an odd legacy name)
+    return out
 
 
 def _check_server_wheel(wheel: Path, source: str) -> None:
@@ -421,14 +543,18 @@ def _write(
         else:
             index.append(item)
 
-    if not options.full_mlflow:
+    if not options.full_mlflow or the_plan.skinny_like is not None:
         from . import mlflow_shim
 
         shim = out / df.SHIM_DIR
         shim.mkdir()
-        (shim / mlflow_shim.filename(the_plan.mlflow_version)).write_bytes(
-            mlflow_shim.wheel_bytes(the_plan.mlflow_version, skops=_needs_skops(options, out))
-        )
+        if not options.full_mlflow:
+            (shim / mlflow_shim.filename(the_plan.mlflow_version)).write_bytes(
+                mlflow_shim.wheel_bytes(the_plan.mlflow_version, skops=_needs_skops(options, out))
+            )
+        if the_plan.skinny_like is not None:
+            # The module's own source: stdlib only, the build runs it to make the missing twin.
+            shutil.copyfile(mlflow_shim.__file__, shim / df.SHIM_SCRIPT)
     if options.build_ca_bundle is not None:
         shutil.copyfile(options.build_ca_bundle, out / df.BUILD_CA_NAME)
     if options.runtime_ca_bundle is not None:
@@ -458,6 +584,7 @@ def _write(
         labels={**_labels(options, the_plan, server), **_pairs(options.label)},
         env={**settings, **_pairs(options.env)},
         full_mlflow=options.full_mlflow,
+        skinny_like=the_plan.skinny_like,
         apt_packages=tuple(apt_package_names(options.apt_packages)),
         user_copies=copies,
         user_snippets=snippets,

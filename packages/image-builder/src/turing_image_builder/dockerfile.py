@@ -61,6 +61,10 @@ NGINX_TEMPLATE_NAME = "nginx.conf.template"
 SHIM_DIR = "turing-mlflow"
 """Context directory of the lean ``mlflow`` stand-in wheel, copied to ``SHIM_PATH``."""
 SHIM_PATH = "/opt/turing/mlflow"
+SHIM_SCRIPT = "mlflow_shim.py"
+""":mod:`mlflow_shim`'s own source in ``SHIM_DIR``: run in the build to make a missing twin."""
+TWIN_TMP = "/tmp/turing-mlflow-twin"
+"""Where the build downloads MLflow's wheels and writes the stand-ins; removed in the same step."""
 # What serving never reads, removed in the layer that installed it: test suites shipped inside
 # packages (pandas alone: 45 MB) and C/Cython sources and headers used only to compile them.
 SLIM = (
@@ -115,6 +119,9 @@ class ImageSpec:
     """Users' ``--env``: set after ours, so they win; ``docker run -e`` still overrides them."""
     full_mlflow: bool = False
     """Keep MLflow's ``pip install mlflow==X``; else the lean stand-in (:mod:`mlflow_shim`)."""
+    skinny_like: str | None = None
+    """No ``mlflow-skinny==X`` on the index: the build makes it from ``mlflow==X``'s wheel with
+    this skinny version's requirements (see :func:`twin_commands`); None: it exists."""
     apt_packages: tuple[str, ...] = ()
     """``--apt-packages``: installed right after the base, before MLflow's own steps."""
     user_copies: tuple[tuple[str, str], ...] = ()
@@ -205,13 +212,74 @@ def lean_mlflow_steps(spec: ImageSpec) -> list[Instruction]:
     from .mlflow_shim import filename
 
     wheel = f"{SHIM_PATH}/{filename(spec.mlflow_version)}"
-    return [
+    out = [
         Instruction(
             "# turing-image-builder: lean MLflow: mlflow-skinny plus a metadata-only 'mlflow' "
             "(--full-mlflow installs the whole distribution)"
         ),
         Instruction(f"COPY {SHIM_DIR}/ {SHIM_PATH}/"),
-        Instruction(f"RUN pip install {wheel} \\\n && {SLIM}"),
+    ]
+    if spec.skinny_like is None:
+        return [*out, Instruction(f"RUN pip install {wheel} \\\n && {SLIM}")]
+    commands = [
+        *twin_commands(spec.mlflow_version, spec.skinny_like, code=True),
+        f"pip install --find-links {TWIN_TMP} {wheel}",
+        f"rm -rf {TWIN_TMP}",
+        SLIM,
+    ]
+    return [*out, twin_comment(spec), Instruction("RUN " + " \\\n && ".join(commands))]
+
+
+def twin_comment(spec: ImageSpec) -> Instruction:
+    return Instruction(
+        f"# turing-image-builder: the index has no mlflow-skinny=={spec.mlflow_version}: it is "
+        f"made from mlflow=={spec.mlflow_version}'s wheel with mlflow-skinny=={spec.skinny_like}'s "
+        "requirements"
+    )
+
+
+def twin_commands(version: str, like: str, code: bool) -> list[str]:
+    """Download what the stand-in ``mlflow-skinny==version`` is made of, and make it.
+
+    In the build, not on the client: pip there already uses the image's index, CA and network,
+    and the step's layer caches. ``code``: the lean image's twin carries ``mlflow==version``'s
+    code; without it (full MLflow) the stand-ins are metadata only. See :mod:`mlflow_shim`.
+    """
+    wanted = [f"mlflow-skinny=={like}", *([f"mlflow=={version}"] if code else [])]
+    return [
+        f"pip download --no-deps --only-binary :all: --dest {TWIN_TMP} " + " ".join(wanted),
+        f"python {SHIM_PATH}/{SHIM_SCRIPT} {TWIN_TMP} {version} {like}"
+        + (" --code" if code else ""),
+    ]
+
+
+def full_mlflow_twin_steps(instruction: Instruction, spec: ImageSpec) -> list[Instruction]:
+    """MLflow's ``pip install mlflow==X``, with the missing ``mlflow-skinny==X`` and
+    ``mlflow-tracing==X`` it requires offered by metadata-only stand-ins (``--find-links``).
+
+    The full wheel brings all of MLflow's code; the stand-ins only satisfy its requirements, with
+    skinny's from the newest released skinny, so pip installs the same dependencies it would
+    have.
+    """
+    assert spec.skinny_like is not None
+    text = instruction.text.strip()
+    if not text.startswith("RUN pip install "):
+        raise DockerfileError(
+            f"MLflow's install step {text!r} is not 'RUN pip install ...': cannot add the "
+            f"stand-in mlflow-skinny=={spec.mlflow_version}"
+        )
+    install = text.removeprefix("RUN ").replace(
+        "pip install ", f"pip install --find-links {TWIN_TMP} ", 1
+    )
+    commands = [
+        *twin_commands(spec.mlflow_version, spec.skinny_like, code=False),
+        install,
+        f"rm -rf {TWIN_TMP}",
+    ]
+    return [
+        twin_comment(spec),
+        Instruction(f"COPY {SHIM_DIR}/ {SHIM_PATH}/"),
+        Instruction("RUN " + " \\\n && ".join(commands)),
     ]
 
 
@@ -483,6 +551,8 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         raise DockerfileError("MLflow's generated Dockerfile has no 'RUN pip install mlflow' step")
     if spec.full_mlflow:
         ins[pin_at] = pin_mlflow(ins[pin_at], spec.mlflow_version, spec.builder_mlflow_version)
+        if spec.skinny_like is not None:
+            ins[pin_at : pin_at + 1] = full_mlflow_twin_steps(ins[pin_at], spec)
     else:
         ins[pin_at : pin_at + 1] = lean_mlflow_steps(spec)
     for i, x in enumerate(ins):

@@ -6,6 +6,7 @@ Decisions here are pure functions of version strings, so they are unit-tested wi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -24,8 +25,17 @@ SUPPORTED_CONTRACT_MAJOR = "1"
 LEGACY_BELOW = Version("2.21")
 """From MLflow 2.21 on, MLflow's container no longer runs gunicorn, so legacy wiring cannot work."""
 
-OLDEST_MLFLOW = Version("2.20")
+OLDEST_MLFLOW = Version(contract.OLDEST_MLFLOW)
 """The server needs at least this MLflow in the image."""
+
+NEWEST_TESTED_MLFLOW = Version(contract.NEWEST_TESTED_MLFLOW)
+"""The newest MLflow the test suite builds and serves; a newer one builds with a notice."""
+
+SKINNY_KNOWN_THROUGH = Version("3.17.2")
+"""Every MLflow release from ``OLDEST_MLFLOW`` through this one has its ``mlflow-skinny`` twin on
+PyPI (checked against PyPI's release lists; 3.12.0rc0, a pre-release, is the one gap). Only a
+newer or pre-release version makes the builder ask the index, so builds of known versions never
+depend on the client reaching it."""
 
 _WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 
@@ -118,3 +128,79 @@ def decide_mlflow(requested: str | None, builder_version: str, legacy: bool | No
             "drop --legacy"
         )
     return MlflowChoice(version=str(version), legacy=legacy)
+
+
+@dataclass(frozen=True)
+class SkinnyChoice:
+    """Where the image's ``mlflow-skinny==X`` comes from, decided once at plan time.
+
+    ``like`` is None when the index has ``mlflow-skinny==X``: it is installed as is. Otherwise it
+    is the newest released skinny older than X: a stand-in ``mlflow-skinny==X`` is made in the
+    build from ``mlflow==X``'s own wheel (the code) and ``mlflow-skinny==like``'s metadata (the
+    requirements), because MLflow published X without its skinny twin.
+    """
+
+    like: str | None = None
+    notice: str | None = None
+    """One line for the build's output naming what was done (None: nothing unusual)."""
+
+
+def needs_index(version: str) -> bool:
+    """Whether the builder must ask the index whether ``mlflow-skinny==version`` exists."""
+    parsed = Version(version)
+    return parsed > SKINNY_KNOWN_THROUGH or parsed.is_prerelease or parsed.is_devrelease
+
+
+def decide_skinny(version: str, available: Iterable[str] | None, where: str) -> SkinnyChoice:
+    """Decide from the skinny versions ``where`` (the index) lists; ``None``: it could not say.
+
+    Without an answer the stand-in is the safe default: it builds whether or not the twin exists
+    (it needs only ``mlflow==X`` and an older skinny), while assuming a twin that is missing fails
+    the build at pip.
+    """
+    wanted = Version(version)
+    if not needs_index(version):
+        return SkinnyChoice()
+    if available is None:
+        like = SKINNY_KNOWN_THROUGH
+        return SkinnyChoice(
+            str(like),
+            f"could not ask {where} whether mlflow-skinny=={version} exists, so the image gets "
+            f"mlflow=={version}'s own code as mlflow-skinny=={version} with "
+            f"mlflow-skinny=={like}'s requirements (works either way)",
+        )
+    parsed = set()
+    for item in available:
+        try:
+            parsed.add(Version(item))
+        except InvalidVersion:
+            continue  # an index may list odd legacy versions; they cannot be the twin
+    if wanted in parsed:
+        return SkinnyChoice()
+    older = [v for v in parsed if v < wanted and not (v.is_prerelease or v.is_devrelease)]
+    if not older:
+        raise VersionError(
+            f"MLflow {version}: {where} has no mlflow-skinny=={version} and no older release of "
+            "it to take the requirements from; give --mlflow-version with a released MLflow"
+        )
+    like = max(older)
+    return SkinnyChoice(
+        str(like),
+        f"{where} has no mlflow-skinny=={version}: the image gets mlflow=={version}'s own code as "
+        f"mlflow-skinny=={version}, with mlflow-skinny=={like}'s requirements",
+    )
+
+
+def untested_notice(version: str) -> str | None:
+    """A one-line notice for an MLflow newer than the newest tested one; None otherwise.
+
+    Not a refusal: MLflow's Dockerfile and scoring code are reused, not copied, so a newer MLflow
+    usually works, and refusing would make a user who upgraded MLflow wait for a builder release.
+    The image's checks at build time (``check-model``, ``nginx -t``) still run.
+    """
+    if Version(version) <= NEWEST_TESTED_MLFLOW:
+        return None
+    return (
+        f"MLflow {version} is newer than the newest this builder was tested with "
+        f"({NEWEST_TESTED_MLFLOW}): building anyway; run turing-image-build verify on the image"
+    )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Request, Response, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import MapAdapter, RequestRedirect
 
 from . import hooks, metadata, mlflow_routes, openapi, plugins
 from .access_log import ROUTE_KEY, AccessLog
 from .error_caps import ErrorBodyCap
-from .errors import error_body
+from .errors import error_body, router_error_body
 from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
 from .request_ids import RequestIds, current_request_id
@@ -23,6 +26,116 @@ if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
 _logger = logging.getLogger("turing_scoring_server")
+
+
+class SlashRedirect(HTTPException):
+    """The router's 307 to the other form of a path (with or without its trailing slashes)."""
+
+    code = 307
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+
+class StarletteAdapter(MapAdapter):
+    """URL matching as MLflow 3.x's app (Starlette's router) does it, for every route.
+
+    - A path that starts with ``//`` matches nothing (werkzeug strips leading slashes).
+    - No match, but the path's other form (trailing slashes removed, or one added) has a route
+      for some method: :class:`SlashRedirect`, whatever the method, as Starlette's
+      ``redirect_slashes`` does. A wrong method on a matching path stays a 405 (a partial match
+      comes first in Starlette too).
+    """
+
+    def match(  # type: ignore[override]
+        self,
+        path_info: str | None = None,
+        method: str | None = None,
+        return_rule: bool = False,
+        query_args: Mapping[str, Any] | str | None = None,
+        websocket: bool | None = None,
+    ) -> tuple[Any, Mapping[str, Any]]:
+        path = self.path_info if path_info is None else path_info
+        if path.startswith("//"):
+            raise NotFound()
+        try:
+            if return_rule:
+                return super().match(path, method, True, query_args, websocket)
+            return super().match(path, method, False, query_args, websocket)
+        except (NotFound, RequestRedirect):  # a MethodNotAllowed is neither: it stays a 405
+            if path in ("", "/"):
+                raise
+            other = path.rstrip("/") if path.endswith("/") else path + "/"
+            if self._has_route(other, method, websocket):
+                raise SlashRedirect(other) from None
+            raise
+
+    def _has_route(self, path: str, method: str | None, websocket: bool | None) -> bool:
+        try:
+            super().match(path, method, websocket=websocket)
+        except MethodNotAllowed:
+            return True
+        except (NotFound, RequestRedirect):
+            return False
+        return True
+
+
+class ScoringApp(Flask):
+    """Flask with Starlette's routing (:class:`StarletteAdapter`).
+
+    MLflow's four routes accept only MLflow's methods (``mlflow_routes``). Every other route (the
+    built-ins, plugins) keeps Flask's implicit ``HEAD`` for ``GET`` and ``OPTIONS``: RFC 9110 has
+    general-purpose servers answer ``HEAD`` wherever they answer ``GET``, browsers send
+    ``OPTIONS`` as CORS preflight, and plugin authors write Flask and expect both. MLflow has
+    no such routes, so nothing of MLflow's is changed by it.
+    """
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        adapter = super().create_url_adapter(request)
+        if request is None or adapter is None:
+            return adapter  # url_for outside a request: matching is not used
+        return StarletteAdapter(
+            adapter.map, adapter.server_name, adapter.script_name, adapter.subdomain,
+            adapter.url_scheme, adapter.path_info, adapter.default_method, adapter.query_args,
+        )  # fmt: skip
+
+
+def _location(path: str) -> str:
+    """The absolute URL Starlette's ``RedirectResponse`` sends for ``path`` on this request:
+    the Host header as sent (else the server's name and port), the query string unchanged."""
+    environ = request.environ
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST")
+    if not host:
+        port = environ.get("SERVER_PORT", "")
+        default = {"http": "80", "https": "443"}.get(scheme)
+        host = environ.get("SERVER_NAME", "") + ("" if port == default else f":{port}")
+    # WSGI strings are latin-1 readings of the bytes; Starlette's are UTF-8 text.
+    text_path = (environ.get("SCRIPT_NAME", "") + path).encode("latin-1").decode("utf-8", "replace")
+    text_path = text_path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
+    url = f"{scheme}://{host}{text_path}" + (f"?{query}" if query else "")
+    return quote(url, safe=":/%#?=@[]!$&'()*+,;")
+
+
+def _router_answer(exc: HTTPException) -> Response:
+    """The router's own answer, as MLflow 3.x's: ``{"detail": ...}`` or an empty 307.
+
+    Only the routing decision answers this way; an error raised by a view, a plugin or our own
+    layers (``abort(404)`` included) keeps MLflow's ``{"error_code", "message"}`` shape.
+    """
+    if isinstance(exc, SlashRedirect | RequestRedirect):
+        location = _location(exc.path) if isinstance(exc, SlashRedirect) else exc.new_url
+        response = Response(b"", status=exc.code)
+        del response.headers["Content-Type"]
+        response.headers["Location"] = location
+        return response
+    status = exc.code or 500
+    response = Response(router_error_body(status), status=status, mimetype="application/json")
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    return response
 
 
 def _remember_route() -> None:
@@ -38,6 +151,8 @@ def _json_error(status: int, message: str, **extra: str) -> Response:
 
 
 def _http_error(exc: HTTPException) -> Response:
+    if exc is request.routing_exception:
+        return _router_answer(exc)
     status = exc.code or 500
     response = _json_error(status, exc.description or exc.name)
     # Keep the exception's own headers (a 405's Allow), not its HTML Content-Type.
@@ -94,7 +209,9 @@ def create_app(
         served = ServedModel(pyfunc=model, path="", input_schema=model.metadata.get_input_schema())
     mlflow_routes.mark_serving_environment()
 
-    app = Flask(__name__, static_folder=None)
+    app = ScoringApp(__name__, static_folder=None)
+    # Starlette does not merge slashes either: //invocations is a 404 there, not a prediction.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.after_request(apply_response_attributes)
     app.register_error_handler(HTTPException, _http_error)
@@ -117,11 +234,7 @@ def create_app(
     if settings.metrics:
         metrics = get_metrics()
         metrics.instrument(app, scrape_route=admin_routes)
-        if not getattr(served.pyfunc.predict, "_turing_timed", False):
-            timed = metrics.time_predict(served.pyfunc.predict)
-            timed._turing_timed = True  # type: ignore[attr-defined]
-            served.pyfunc.predict = timed  # type: ignore[method-assign]
-        state["metrics"] = metrics
+        state["metrics"] = metrics  # mlflow_routes times predict with it
     hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
     if not entry_points:
         hook_specs = [s for s in hook_specs if not s.source.startswith("entry point")]

@@ -82,6 +82,14 @@ ENV_TRUSTED_PROXIES: Final = "TURING_TRUSTED_PROXIES"
 ENV_MLFLOW_TELEMETRY: Final = "MLFLOW_DISABLE_TELEMETRY"
 """MLflow's own switch; images set it to ``true`` unless the user asks for telemetry."""
 
+OLDEST_MLFLOW: Final = "2.20"
+"""Oldest MLflow the server supports: the ``mlflow-skinny>=`` floor of its pyproject.toml, the
+oldest version the builder puts into an image, and the first of the compat suite's matrix."""
+
+NEWEST_TESTED_MLFLOW: Final = "3.18.0"
+"""Newest MLflow the compatibility suite runs under (the last of its version matrix,
+``scripts/mlflow_matrix.py``). Newer releases are expected to work but are not yet tested."""
+
 ENTRY_POINT_GROUP: Final = "turing_scoring_server.endpoints"
 """Entry-point group through which endpoint plugins are discovered."""
 

@@ -1,4 +1,9 @@
-"""One error base for the server and the JSON error shape MLflow uses on HTTP."""
+"""One error base for the server and the two JSON error shapes MLflow answers on HTTP.
+
+MLflow's own errors (and every error of our layers and of plugins) are
+``{"error_code": ..., "message": ...}``; its router's 404 and 405 (Starlette's, MLflow >= 2.21)
+are ``{"detail": ...}``. Both are kept, each where MLflow uses it.
+"""
 
 from __future__ import annotations
 
@@ -52,6 +57,12 @@ def error_code_for(status: int) -> str:
 def error_body(status: int, message: str, **extra: str) -> str:
     """Serialise an error the way MLflow does: ``{"error_code": ..., "message": ...}``."""
     return json.dumps({"error_code": error_code_for(status), "message": message, **extra})
+
+
+def router_error_body(status: int) -> str:
+    """What Starlette's router (MLflow 3.x's app) answers for no route or a wrong method,
+    byte for byte: ``{"detail":"Not Found"}``, compact separators included."""
+    return json.dumps({"detail": HTTPStatus(status).phrase}, separators=(",", ":"))
 
 
 def reason(status: int) -> str:

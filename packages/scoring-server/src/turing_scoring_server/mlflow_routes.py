@@ -3,20 +3,36 @@
 The request parsing, prediction and serialisation are MLflow's own
 ``mlflow.pyfunc.scoring_server.invocations``: we only adapt its result to Flask, so answers stay
 identical to MLflow's server of the installed version, whichever it is.
+
+The four routes accept exactly the methods MLflow's own routes do. Never an implicit ``OPTIONS``
+(Flask adds one to every route). ``HEAD`` on the ``GET`` routes follows the installed MLflow:
+from 3.11 its routes are FastAPI's, which add no ``HEAD`` (``HEAD /ping`` is a 405 with
+``Allow: GET``); before, they were Starlette's (2.21 to 3.10) or Flask's (2.x), which answer it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from packaging.version import Version
 
 from .errors import error_body
-from .model import current_model
+from .model import EXTENSION_KEY, current_model
+
+if TYPE_CHECKING:
+    from flask.blueprints import BlueprintSetupState
 
 blueprint = Blueprint("mlflow", __name__)
+
+
+# No implicit OPTIONS (Flask's); the implicit HEAD (werkzeug's) goes in _without_head.
+_EXACT: dict[str, Any] = {"provide_automatic_options": False}
+
+MLFLOW_REFUSES_HEAD_FROM = Version("3.11")
+"""First MLflow whose scoring routes are FastAPI's ``app.get``: no implicit ``HEAD``."""
 
 # MLflow 2.x's Flask server decoded the body to str before calling invocations(); 3.x (FastAPI)
 # passes bytes. Match whichever MLflow is installed.
@@ -39,14 +55,14 @@ def mark_serving_environment() -> None:
     os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
 
 
-@blueprint.get("/ping")
-@blueprint.get("/health")
+@blueprint.get("/ping", **_EXACT)
+@blueprint.get("/health", **_EXACT)
 def ping() -> Response:
     """Healthy once the model is loaded, which it is before any worker serves."""
     return Response("\n", status=200, mimetype="application/json")
 
 
-@blueprint.get("/version")
+@blueprint.get("/version", **_EXACT)
 def version() -> Response:
     """The installed MLflow version, as MLflow answers it."""
     from mlflow.version import VERSION
@@ -54,7 +70,7 @@ def version() -> Response:
     return Response(VERSION, status=200, mimetype="application/json")
 
 
-@blueprint.post("/invocations")
+@blueprint.post("/invocations", **_EXACT)
 def invocations() -> Response:
     """Score a batch with MLflow's own ``invocations``; errors keep MLflow's JSON shape."""
     from mlflow.exceptions import MlflowException
@@ -65,12 +81,17 @@ def invocations() -> Response:
     content_type = request.headers.get("Content-Type")
     if content_type is None:
         # MLflow 3.x crashes (500, plain text) on a missing Content-Type; answer the 415 it gives
-        # for any other content type it does not support.
+        # for any other content type it does not support. MLflow 2.x's message reads Flask's
+        # request (``Got '{flask.request.content_type}'``): make that the same empty value.
         content_type = ""
+        request.environ["CONTENT_TYPE"] = ""
     try:
         if _passes_text():
             data = data.decode("utf-8")
-        result = scoring_server.invocations(data, content_type, served.pyfunc, served.input_schema)
+        with _timed():
+            result = scoring_server.invocations(
+                data, content_type, served.pyfunc, served.input_schema
+            )
     except MlflowException as exc:
         return Response(
             exc.serialize_as_json(), status=exc.get_http_status_code(), mimetype="application/json"
@@ -85,10 +106,22 @@ def invocations() -> Response:
     return Response(result.response, status=result.status, mimetype=result.mimetype)
 
 
+def _timed() -> contextlib.AbstractContextManager[None]:
+    """The predict histogram around the call to ``invocations``, where our server calls
+    predict: the model's own method stays MLflow's (no wrapper frame in its stack_trace)."""
+    metrics = current_app.extensions[EXTENSION_KEY].get("metrics")
+    return metrics.time_predict() if metrics is not None else contextlib.nullcontext()
+
+
 def _input_is_unparseable(data: Any, content_type: str, served: Any) -> bool:
     """Run MLflow's JSON parsing alone, on the error path only, to tell whose mistake it was."""
     from mlflow.pyfunc import scoring_server
 
+    if isinstance(data, bytes):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return True  # MLflow reads JSON and CSV as UTF-8 (before 3.11 it crashed on this)
     if content_type.split(";")[0].strip() != scoring_server.CONTENT_TYPE_JSON:
         return False
     try:
@@ -96,3 +129,27 @@ def _input_is_unparseable(data: Any, content_type: str, served: Any) -> bool:
     except Exception:  # noqa: BLE001 - any failure of parsing alone is the input's fault
         return True
     return False
+
+
+def refuses_head() -> bool:
+    """Whether the installed MLflow's ``GET`` routes refuse ``HEAD`` (MLflow >= 3.11)."""
+    from mlflow.version import VERSION
+
+    return Version(VERSION) >= MLFLOW_REFUSES_HEAD_FROM
+
+
+def _without_head(state: BlueprintSetupState) -> None:
+    """Take werkzeug's implicit ``HEAD`` off this blueprint's rules where MLflow's have none.
+
+    Recorded after every route above, so it runs once they are on the app, whichever Flask app
+    registers the blueprint (``create_app``'s, or the bare one of ``check-plugins``). The matcher
+    reads ``rule.methods`` at each match, so changing the set after ``Map.add`` is enough.
+    """
+    if not refuses_head():
+        return
+    for rule in state.app.url_map.iter_rules():
+        if rule.endpoint.startswith(f"{state.name}.") and rule.methods is not None:
+            rule.methods.discard("HEAD")
+
+
+blueprint.record(_without_head)

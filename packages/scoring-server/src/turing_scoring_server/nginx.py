@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from . import contract as c
-from .errors import SettingsError, error_body
+from .errors import SettingsError, error_body, router_error_body
 from .settings import Settings
 
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -118,7 +118,12 @@ def render(config: NginxConfig) -> str:
             if config.access_log
             else "off"
         ),
-        "ERROR_PAGES": error_pages(),
+        "ERROR_PAGES": error_pages(
+            hidden=f"$uri ~ {_routes_regex(sorted(c.ADMIN_ROUTES), slashes=True)}"
+            if config.admin_routes == "port"
+            else None,
+            snippets_dir=config.snippets_dir,
+        ),
         "TRUSTED_PROXIES": trusted_proxies(config.trusted_proxies),
         "ADMIN_LOCATIONS": admin_locations(config.admin_routes),
         "ADMIN_SERVER": admin_server(config),
@@ -151,18 +156,10 @@ def _needed(config: NginxConfig) -> dict[str, str]:
     return needed
 
 
-_NOT_FOUND = (
-    "The requested URL was not found on the server. If you entered the URL manually please "
-    "check your spelling and try again."
-)
-"""The app's own 404 (werkzeug's), word for word: a hidden admin route looks like no route."""
-
 ERROR_PAGES: tuple[tuple[int, int, str], ...] = (
     # (what nginx ends the request with, the status the client gets, the message)
     (400, 400, "The request is malformed (request line, headers or chunked body)"),
     (403, 403, "Access to the requested URL is denied"),  # users' allow/deny snippets
-    (404, 404, _NOT_FOUND),
-    (405, 405, "The method is not allowed for the requested URL."),
     (408, 408, "The request was not received in time"),
     (411, 411, "The request needs a Content-Length"),
     (413, 413, "Request body is larger than the limit"),
@@ -177,36 +174,67 @@ ERROR_PAGES: tuple[tuple[int, int, str], ...] = (
     (504, 504, "The model server did not answer in time"),
     (505, 505, "The HTTP version is not supported (use HTTP/1.1)"),
 )
-"""Every error status nginx can produce itself (or a common snippet makes it produce)."""
+"""Every error status nginx can produce itself (or a common snippet makes it produce), answered
+in MLflow's error shape. Two more are the router's, not errors of a request: see
+:func:`error_pages`."""
 
 ERROR_PAGE_PREFIX = "/__turing/"
 """Internal URIs of the error pages; the access-log map in the template matches this prefix."""
 
+FORWARD_405 = "@turing_405"
+"""The named location that hands a request nginx refused with 405 (TRACE) to the app."""
 
-def error_pages(indent: str = "    ") -> str:
+
+def error_pages(
+    indent: str = "    ", hidden: str | None = None, snippets_dir: str | None = None
+) -> str:
     """``error_page`` lines and their internal JSON locations, for one ``server`` block.
 
     They catch request-line errors too (400, 414, 505: answered with the settings of the
     port's default server before any ``Host`` is read). Server level rather than http level
     (which catches them as well) so that a user's server-level ``error_page`` snippet adds to
     these instead of dropping every inherited one.
+
+    nginx's 404 means "no route here" (a hidden admin route, an internal page, the admin port's
+    other paths), so it is the app's router 404, ``{"detail":"Not Found"}``, byte for byte. Its
+    only 405 is TRACE, refused before any location: that request goes to the app in the named
+    location :data:`FORWARD_405`, method and URI unchanged, so it gets the app's own answer
+    (status, body, ``Allow``, a slash redirect), which nginx could not know for a plugin's route.
+    ``hidden`` is an ``if`` condition on ``$uri`` for paths this server must answer 404 for
+    even then (admin routes the public port hides); ``snippets_dir`` adds users' location
+    snippets, so their access rules hold for it too. ``recursive_error_pages``: an error there
+    (a snippet's deny, a dead app's 502) must get its JSON page as well; every page location
+    only ``return``s, so nothing loops.
     """
-    lines = []
+    lines = ["recursive_error_pages on;"]
     for caught, status, _ in ERROR_PAGES:
         overwrite = f"={status} " if status != caught else ""
         lines.append(f"error_page {caught} {overwrite}{ERROR_PAGE_PREFIX}{status}.json;")
-    for _, status, message in ERROR_PAGES:
-        body = error_body(status, message)
+    lines.append(f"error_page 404 {ERROR_PAGE_PREFIX}404.json;")
+    lines.append(f"error_page 405 = {FORWARD_405};")
+    pages = [(status, error_body(status, message)) for _, status, message in ERROR_PAGES]
+    for status, body in [*pages, (404, router_error_body(404))]:
         if set(body) & {"'", "$", "\\"}:
             raise SettingsError(f"error page {status} cannot be quoted for nginx: {body}")
-        allow = " add_header Allow $turing_allow always;" if status == 405 else ""
         lines.append(
             f"location = {ERROR_PAGE_PREFIX}{status}.json {{ internal; "
             "default_type application/json; "
-            f"add_header X-Request-ID $turing_request_id always;{allow} "
+            f"add_header X-Request-ID $turing_request_id always; "
             f"return {status} '{body}'; }}"
         )
-    return "\n".join(indent + line for line in lines)
+    forward = [f"location {FORWARD_405} {{"]
+    if hidden is not None:
+        forward.append(f"  if ({hidden}) {{ return 404; }}")
+    if snippets_dir is not None:
+        forward.append(f"  include {snippets_dir}/location.d/*.conf;")
+    forward += ["  proxy_pass http://app;", "}"]
+    return "\n".join(indent + line for line in [*lines, *forward])
+
+
+def _routes_regex(routes: list[str], slashes: bool) -> str:
+    """A quoted nginx regex for ``routes``, with any trailing slashes when ``slashes``."""
+    names = "|".join(re.escape(route.removeprefix("/")) for route in sorted(routes))
+    return f'"^/(?:{names}){"/*" if slashes else ""}$"'
 
 
 def trusted_proxies(proxies: tuple[str, ...]) -> str:
@@ -251,8 +279,11 @@ def admin_locations(admin_routes: str, indent: str = "    ") -> str:
         return f"{indent}# {c.ENV_ADMIN_ROUTES}=public: the app answers them here."
     if admin_routes not in ("off", "port"):
         raise SettingsError(f"admin_routes={admin_routes!r}: use public, off or port")
+    # A regex for each, with trailing slashes: the app would redirect /metrics/ to /metrics,
+    # telling a hidden route from no route.
     return "\n".join(
-        f"{indent}location = {route} {{ return 404; }}" for route in sorted(c.ADMIN_ROUTES)
+        f"{indent}location ~ {_routes_regex([route], slashes=True)} {{ return 404; }}"
+        for route in sorted(c.ADMIN_ROUTES)
     )
 
 
@@ -269,6 +300,8 @@ def admin_server(config: NginxConfig) -> str:
     routes = "\n".join(
         f"    location = {route} {{ proxy_pass http://app; }}" for route in sorted(c.ADMIN_ROUTES)
     )
+    # A TRACE the app answers only on this port's own routes; anything else is no route here.
+    pages = error_pages(hidden=f"$uri !~ {_routes_regex(['/ping', *c.ADMIN_ROUTES], False)}")
     return f"""
   # {c.ENV_ADMIN_ROUTES}={config.admin_port}: the admin routes on a port of their own.
   server {{
@@ -283,7 +316,7 @@ def admin_server(config: NginxConfig) -> str:
     proxy_read_timeout {config.proxy_timeout}s;
     proxy_send_timeout {config.proxy_timeout}s;
     proxy_max_temp_file_size 0;
-{error_pages()}
+{pages}
 
     location = /ping {{ proxy_pass http://ping; }}
 {routes}

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response
 
 from .__about__ import __version__
+from .model import EXTENSION_KEY
 from .plugins import LoadedRoute
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,6 +68,25 @@ _NUMPY_KINDS = {
     "O": {},
 }
 _FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+# MLflow keeps reading the body when it finds these keys: the unified LLM input (``messages``,
+# ``prompt``, ``input``) is parsed another way, and a second format key is a 400. Each body names
+# them with a ``false`` schema: present, the request is not this format.
+_LLM_KEYS = ("messages", "prompt", "input")
+# A floating-point column or tensor is cast with numpy's ``astype`` (``float()`` per string):
+# numbers, booleans (0/1), null (NaN) and every string ``float()`` reads are accepted; anything
+# else is a 400. ``\d`` is Unicode, as ``float()`` is (a fullwidth one is 1.0); the space class
+# is ``float()``'s own: ASCII whitespace and Unicode spaces, not the \x1c-\x1f that ``\s`` has.
+_DIGITS = r"\d(_?\d)*"
+_SPACE = r"[\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*"
+_PY_FLOAT = (
+    rf"^{_SPACE}[+-]?(({_DIGITS}(\.({_DIGITS})?)?|\.{_DIGITS})([eE][+-]?{_DIGITS})?"
+    rf"|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN]){_SPACE}$"
+)
+_FLOAT_INPUT = {
+    "type": ["number", "boolean", "null", "string"],
+    "pattern": _PY_FLOAT,
+    "description": "a number; also true/false, null (NaN) or a numeric string, as MLflow casts",
+}
 _ERROR = {
     "type": "object",
     "properties": {
@@ -77,6 +97,11 @@ _ERROR = {
     },
     "required": ["error_code", "message"],
 }
+_DETAIL = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
 
 
 def schema(
@@ -86,11 +111,16 @@ def schema(
     summary: str | None = None,
     request_content_type: str = "application/json",
     response_content_type: str = "application/json",
+    served: Callable[[Any], bool] | None = None,
 ) -> Callable[[F], F]:
     """Describe a plugin endpoint in ``/openapi.json``.
 
-    ``request`` and ``response`` are JSON Schemas (dicts) or pydantic models. Endpoints without
-    this decorator are still listed, with free-form bodies.
+    ``request`` and ``response`` are JSON Schemas (dicts), pydantic models, or functions of the
+    served model (:class:`~turing_scoring_server.model.ServedModel`) returning either: what an
+    endpoint accepts often depends on the model (its columns), and a spec that states a fixed
+    schema for it would be untrue. ``served(model)`` false leaves the operation out of the spec
+    (named in its description): an endpoint that refuses every request for this model has no
+    request to describe. Endpoints without this decorator are still listed, free-form.
     """
 
     def decorate(view: F) -> F:
@@ -98,11 +128,12 @@ def schema(
             view,
             _ATTRIBUTE,
             {
-                "request": _json_schema(request),
-                "response": _json_schema(response),
+                "request": request if _is_model_function(request) else _json_schema(request),
+                "response": response if _is_model_function(response) else _json_schema(response),
                 "summary": summary,
                 "request_content_type": request_content_type,
                 "response_content_type": response_content_type,
+                "served": served,
             },
         )
         return view
@@ -118,6 +149,19 @@ def _json_schema(value: Any) -> dict[str, Any] | None:
         result: dict[str, Any] = to_schema()
         return result
     raise TypeError(f"{value!r} is neither a JSON Schema dict nor a pydantic model")
+
+
+def _is_model_function(value: Any) -> bool:
+    # A pydantic model class is callable too; it is a schema, not a function of the model.
+    return callable(value) and not hasattr(value, "model_json_schema")
+
+
+def _resolved(declared: Any, model: Any) -> dict[str, Any] | None:
+    """A declared schema, called with the served model when it is a function of it."""
+    if _is_model_function(declared):
+        return _json_schema(declared(model))
+    result: dict[str, Any] | None = declared
+    return result
 
 
 def _not_described(reason: str) -> dict[str, Any]:
@@ -195,6 +239,14 @@ def _column_type(spec: Any) -> dict[str, Any]:
     return _guarded(f"column {getattr(spec, 'name', None)!r}", lambda: _data_type(dtype))
 
 
+def _input_column_type(spec: Any) -> dict[str, Any]:
+    """What MLflow takes for a column: floating columns are cast, so they take more than numbers."""
+    dtype: Any = getattr(spec, "type", None)
+    if type(dtype).__name__ == "DataType" and dtype.name in ("double", "float"):
+        return dict(_FLOAT_INPUT)
+    return _column_type(spec)
+
+
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """An output value: also ``null``; and for numbers, also NaN and Infinity.
 
@@ -211,18 +263,20 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _tensor_item(spec: Any) -> dict[str, Any]:
+def _tensor_item(spec: Any, for_input: bool = False) -> dict[str, Any]:
     """One row of a tensor: the shape after the batch dimension, nested, fixed sizes enforced.
 
     MLflow checks every fixed dimension (``_enforce_tensor_shape``) and answers 400 when one
-    differs, so the schema states fixed sizes rather than leaving them open.
+    differs, so the schema states fixed sizes rather than leaving them open. Input floats are
+    cast with ``astype`` and so take what a floating column takes.
     """
     import numpy as np
 
     dtype = np.dtype(spec.type)
     if dtype.kind not in _NUMPY_KINDS:
         return _not_described(f"numpy dtype {dtype}")
-    item: dict[str, Any] = dict(_NUMPY_KINDS[dtype.kind])
+    kind = _FLOAT_INPUT if for_input and dtype.kind == "f" else _NUMPY_KINDS[dtype.kind]
+    item: dict[str, Any] = dict(kind)
     shape = tuple(getattr(spec, "shape", ()) or ())
     for size in reversed(shape[1:]):
         item = {"type": "array", "items": item}
@@ -231,18 +285,25 @@ def _tensor_item(spec: Any) -> dict[str, Any]:
     return item
 
 
-def _tensor_type(spec: Any) -> dict[str, Any]:
-    return _guarded(f"tensor {getattr(spec, 'name', None)!r}", lambda: _tensor_item(spec))
+def _tensor_type(spec: Any, for_input: bool = False) -> dict[str, Any]:
+    return _guarded(
+        f"tensor {getattr(spec, 'name', None)!r}", lambda: _tensor_item(spec, for_input)
+    )
 
 
 def _tensor_formats(input_schema: Any) -> dict[str, Any]:
     """``instances`` and ``inputs`` for tensor signatures, one tensor or several named ones."""
     specs = list(input_schema.inputs)
     if len(specs) == 1 and not input_schema.has_input_names():
-        rows: dict[str, Any] = {"type": "array", "items": _tensor_type(specs[0])}
+        # An empty batch fails MLflow's shape check (``[]`` has shape (0,), not (-1, ...)).
+        rows: dict[str, Any] = {
+            "type": "array",
+            "items": _tensor_type(specs[0], for_input=True),
+            "minItems": 1,
+        }
         return {"instances": rows, "inputs": rows}
     names = [s.name for s in specs]
-    items = {s.name: _tensor_type(s) for s in specs}
+    items = {s.name: _tensor_type(s, for_input=True) for s in specs}
     record = {"type": "object", "properties": items, "required": names}
     columnar = {
         "type": "object",
@@ -274,43 +335,127 @@ def _input_formats(input_schema: Any) -> dict[str, Any]:
     if input_schema.is_tensor_spec():
         return _tensor_formats(input_schema)
     columns = [c for c in input_schema.inputs if c.name is not None]
-    properties = {c.name: _column_type(c) for c in columns}
+    properties = {c.name: _input_column_type(c) for c in columns}
     required = [c.name for c in columns if getattr(c, "required", True)]
     record = {"type": "object", "properties": properties, "required": required}
-    names = [c.name for c in columns]
-    split = {
-        "type": "object",
-        "required": ["columns", "data"],
-        "properties": {
-            "columns": {
-                "type": "array",
-                "items": {"type": "string", "enum": names},
-                "minItems": len(required),
-                "uniqueItems": True,
-            },
-            "data": {"type": "array", "items": {"type": "array"}},
-            "index": {"type": "array"},
-        },
-    }
+    # ``inputs`` as columns: each a list of values, or one value (a one-row frame).
     columnar = {
         "type": "object",
         "required": required,
-        "properties": {n: {"type": "array", "items": t} for n, t in properties.items()},
+        "properties": {
+            n: {"anyOf": [{"type": "array", "items": t}, t]} for n, t in properties.items()
+        },
     }
+    # ``[]`` and ``[{}]`` make a frame without the signature's columns: MLflow answers 400.
+    records = {"type": "array", "items": record, "minItems": 1 if required else 0}
+    # ``instances`` turns the records into one numpy array per key: a key the signature does not
+    # name is taken (and ignored) only when every record has it, with values of one shape, which
+    # JSON Schema cannot say across items. Such keys are not described.
+    instance = {**record, "additionalProperties": False}
+    # An empty list of records is an empty column only with one column; with several, MLflow's
+    # schema check refuses it.
+    at_least = {"minItems": 1} if len(columns) > 1 and required else {}
+    instances: dict[str, Any] = {"type": "array", "items": instance, **at_least}
+    rows = {"type": "array", "items": record, **at_least}
+    inputs: dict[str, Any] = {"anyOf": [rows, columnar]}
+    if len(columns) == 1 and required:
+        # One column: ``_cast_schema_type`` takes a bare list of values as that column.
+        values = {"type": "array", "items": properties[columns[0].name]}
+        instances = {"anyOf": [instances, values]}
+        inputs = {"anyOf": [*inputs["anyOf"], values]}
     return {
-        "dataframe_split": split,
-        "dataframe_records": {"type": "array", "items": record},
-        "instances": {"type": "array", "items": record},
-        "inputs": {"anyOf": [{"type": "array", "items": record}, columnar]},
+        "dataframe_split": _split_format(properties, required),
+        "dataframe_records": records,
+        "instances": instances,
+        "inputs": inputs,
     }
+
+
+def _split_format(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """``dataframe_split``: ``pd.DataFrame(columns=..., data=...)``, then the signature's checks.
+
+    Every row must have one value per column (pandas raises otherwise), and MLflow refuses any
+    key but ``columns``, ``data`` and ``index``. With every column required, the columns are
+    stated in the signature's order, and each row's values by position; optional columns leave
+    the order open, so the rows are open arrays then.
+    """
+    names = list(properties)
+    split: dict[str, Any] = {
+        "type": "object",
+        "required": ["columns", "data"],
+        "additionalProperties": False,
+        "description": "index, which MLflow also takes, is not described: its length must "
+        "match data's, which JSON Schema cannot say",
+    }
+    if names and len(required) == len(names):
+        size = {"minItems": len(names), "maxItems": len(names)}
+        positional = {
+            "type": "array",
+            "prefixItems": [properties[n] for n in names],
+            "items": False,
+            **size,
+        }
+        # pandas also takes rows as objects: it picks the columns' keys and fills a missing one
+        # with NaN, which only a floating column takes. Rows are all lists or all objects.
+        keyed = {
+            "type": "object",
+            "properties": properties,
+            "required": [n for n in names if properties[n] != _FLOAT_INPUT],
+        }
+        # ``data: null`` is a frame of the columns with no rows.
+        data = [
+            {"type": "array", "items": positional},
+            {"type": "array", "items": keyed},
+            {"type": "null"},
+        ]
+        if len(names) == 1:
+            # One column: pandas also takes a list of bare values, and an object of columns,
+            # keeping the one named (other keys ignored; without it, zero rows). With several
+            # columns, an object's columns must be of one length, which JSON Schema cannot say.
+            name, value = names[0], properties[names[0]]
+            data.append({"type": "array", "items": value})
+            # A column is a list of values, an object of them keyed by index label, or null
+            # (no rows); a bare value is refused (pandas wants an index for it).
+            column = {
+                "anyOf": [
+                    {"type": "array", "items": value},
+                    {"type": "object", "additionalProperties": value},
+                    {"type": "null"},
+                ]
+            }
+            by_column = {"type": "object", "properties": {name: column}}
+            data.append({**by_column, "required": [] if value == _FLOAT_INPUT else [name]})
+        split["properties"] = {
+            "columns": {
+                "type": "array",
+                "prefixItems": [{"const": n} for n in names],
+                "items": False,
+                **size,
+            },
+            "data": {"anyOf": data},
+        }
+        return split
+    split["properties"] = {
+        "columns": {
+            "type": "array",
+            "items": {"type": "string", "enum": names},
+            "minItems": len(required),
+            "uniqueItems": True,
+        },
+        "data": {"type": "array", "items": {"type": "array"}},
+    }
+    return split
 
 
 def _param(spec: Any) -> dict[str, Any]:
     """One param: its type (list params are ``shape (-1,)``) and its default in JSON form."""
     is_datetime = getattr(spec.dtype, "name", None) == "datetime"
-    prop = dict(_PARAM_DATETIME) if is_datetime else _data_type(spec.dtype)
+    prop: dict[str, Any] = dict(_PARAM_DATETIME) if is_datetime else _data_type(spec.dtype)
     if spec.shape is not None:
         prop = {"type": "array", "items": prop}
+    elif type(spec.dtype).__name__ == "DataType" and isinstance(prop.get("type"), str):
+        # ``_enforce_param_datatype`` passes ``None`` through: the model gets it, not the default.
+        prop["type"] = [prop["type"], "null"]
     if spec.default is not None:
         try:
             prop["default"] = _json_value(spec.default)
@@ -368,30 +513,30 @@ def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
     predictions = _guarded("predictions", lambda: _predictions(metadata))
     bodies = []
     for name, body in formats.items():
-        properties: dict[str, Any] = {name: body}
+        # MLflow reads the one format key and ``params`` and ignores every other key, except
+        # those that change how it reads the body.
+        properties: dict[str, Any] = {
+            **{key: False for key in _FORMATS if key != name},
+            **{key: False for key in _LLM_KEYS},
+            name: body,
+        }
         if params is not None:
-            properties["params"] = params
-        bodies.append(
-            {
-                "type": "object",
-                "properties": properties,
-                "required": [name],
-                "additionalProperties": False,
-            }
-        )
+            properties["params"] = {"anyOf": [params, {"type": "null"}]}
+        bodies.append({"type": "object", "properties": properties, "required": [name]})
+    content: dict[str, Any] = {"application/json": {"schema": {"oneOf": bodies}}}
+    try:
+        csv = csv_schema(input_schema)
+    except Exception as failure:  # noqa: BLE001 - the CSV body is described as open instead
+        _log.warning("openapi: text/csv not described (%s: %s)", type(failure).__name__, failure)
+        csv = {"type": "string", **_not_described(f"text/csv ({type(failure).__name__})")}
+    if csv is not None:
+        content["text/csv"] = {"schema": csv}
     text = {"text/plain": {"schema": {"type": "string"}}}
-    error = {"application/json": {"schema": _ERROR}}
     return {
         "post": {
             "summary": "Score a batch with the model (MLflow's scoring protocol)",
             "operationId": "invocations",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"oneOf": bodies}},
-                    "text/csv": {"schema": {"type": "string"}},
-                },
-            },
+            "requestBody": {"required": True, "content": content},
             "responses": {
                 "200": {
                     "description": "Predictions",
@@ -405,18 +550,65 @@ def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
                         }
                     },
                 },
-                "400": {"description": "The input does not fit the model", "content": error},
-                "403": {
-                    "description": "A reserved route in the custom attributes",
-                    "content": error,
-                },
-                "404": {"description": "No custom endpoint at the route", "content": error},
-                "405": {"description": "Method not accepted by the route", "content": error},
-                "413": {"description": "Body over the limit", "content": error},
+                "400": _mlflow_error("The input does not fit the model"),
+                "403": _mlflow_error("A reserved route in the custom attributes"),
+                "404": _mlflow_error("No custom endpoint at the custom attributes' route"),
+                "405": _router_error("Method not accepted by the route"),
                 "415": {"description": "Unsupported content type or charset", "content": text},
-                "504": {"description": "Took longer than the request timeout", "content": error},
+                **_server_errors(),
             },
         }
+    }
+
+
+def csv_schema(input_schema: Any) -> dict[str, Any] | None:
+    """The ``text/csv`` body MLflow reads: ``pd.read_csv(body, dtype=<the signature's types>)``.
+
+    Public so that a plugin taking MLflow's CSV (``schema(request=...)``) states the same facts.
+    A tensor signature has no column names, so MLflow cannot read any CSV for it (``None``: no
+    CSV content in the spec). For named floating-point columns, all required, with plain names,
+    the pattern is the CSV pandas writes: the header in the signature's order, then rows of
+    ASCII numbers (pandas' C parser reads no other digits) or empty values (NaN). Other column
+    types are not described, as the spec says.
+    """
+    if input_schema is None:
+        return {"type": "string", "description": "any CSV pandas reads; not described further"}
+    if input_schema.is_tensor_spec():
+        return None
+    columns = list(input_schema.inputs)
+    plain = all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c.name or "") for c in columns)
+    floats = all(getattr(c.type, "name", None) in ("double", "float") for c in columns)
+    required = all(getattr(c, "required", True) for c in columns)
+    if not (columns and plain and floats and required):
+        return {"type": "string", "description": "not described: CSV of these column types"}
+    number = r"([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?)?"
+    header = ",".join(c.name for c in columns)
+    row = ",".join([number] * len(columns))
+    return {
+        "type": "string",
+        "pattern": rf"^{header}(\r?\n{row})*(\r?\n)?$",
+        "description": f"a header line {header!r}, then one row of numbers per line",
+    }
+
+
+def _mlflow_error(description: str) -> dict[str, Any]:
+    """An answer in MLflow's JSON error shape (``error_code``, ``message``)."""
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _router_error(description: str) -> dict[str, Any]:
+    """A routing answer (404, 405) in the shape MLflow 3.x's server (Starlette) gives it."""
+    return {"description": description, "content": {"application/json": {"schema": _DETAIL}}}
+
+
+def _server_errors() -> dict[str, Any]:
+    """What any request can get from the layers in front of the app, all in MLflow's shape."""
+    return {
+        "413": _mlflow_error("Body over the limit (nginx, or the app's cap)"),
+        "500": _mlflow_error("Unhandled error"),
+        "502": _mlflow_error("No worker answered (nginx)"),
+        "503": _mlflow_error("Not ready, or shutting down"),
+        "504": _mlflow_error("Took longer than the request timeout"),
     }
 
 
@@ -424,8 +616,6 @@ def _fixed_routes() -> dict[str, Any]:
     # MLflow answers these with Content-Type application/json but bodies that are not JSON ("\n",
     # "3.17.2"); we answer exactly the same, so the spec names the type and no schema.
     mlflow_text: dict[str, Any] = {"application/json": {}}
-    error = {"application/json": {"schema": _ERROR}}
-    not_allowed = {"description": "Method not allowed", "content": error}
 
     def fixed(summary: str, operation_id: str, description: str) -> dict[str, Any]:
         return {
@@ -434,7 +624,8 @@ def _fixed_routes() -> dict[str, Any]:
                 "operationId": operation_id,
                 "responses": {
                     "200": {"description": description, "content": mlflow_text},
-                    "405": not_allowed,
+                    "405": _router_error("Method not allowed"),
+                    **_server_errors(),
                 },
             }
         }
@@ -450,7 +641,8 @@ def _fixed_routes() -> dict[str, Any]:
                 "operationId": "metadata",
                 "responses": {
                     "200": {"description": "Metadata", "content": metadata},
-                    "405": not_allowed,
+                    "405": _router_error("Method not allowed"),
+                    **_server_errors(),
                 },
             }
         },
@@ -476,22 +668,23 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
 def _plugin_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, Any]:
     view = app.view_functions[route.endpoint]
     declared = getattr(view, _ATTRIBUTE, {})
+    model = app.extensions.get(EXTENSION_KEY, {}).get("model")
     summary = declared.get("summary") or (view.__doc__ or "").strip().split("\n")[0] or route.rule
     response_type = declared.get("response_content_type", "application/json")
-    response_schema = declared.get("response") or {}
-    error = {"application/json": {"schema": _ERROR}}
+    response_schema = _resolved(declared.get("response"), model) or {}
     operation: dict[str, Any] = {
         "summary": summary,
         "operationId": f"{route.endpoint}.{method.lower()}",
         "tags": [f"plugin: {route.plugin}"],
         "responses": {
             "200": {"description": "OK", "content": {response_type: {"schema": response_schema}}},
-            "4XX": {"description": "Client error", "content": error},
-            "500": {"description": "Unhandled error in the endpoint", "content": error},
+            "405": _router_error("Method not allowed"),
+            "4XX": _mlflow_error("Client error (MLflow's error shape, as plugins are asked to)"),
+            **_server_errors(),
         },
     }
     if method in ("POST", "PUT", "PATCH"):
-        request_schema = declared.get("request")
+        request_schema = _resolved(declared.get("request"), model)
         request_type = declared.get("request_content_type", "application/json")
         operation["requestBody"] = {
             "required": request_schema is not None,
@@ -527,7 +720,12 @@ def _document(
 ) -> dict[str, Any]:
     paths = _fixed_routes()
     paths["/invocations"] = _invocations(metadata, input_schema)
+    model = app.extensions.get(EXTENSION_KEY, {}).get("model")
+    left_out: list[str] = []
     for route in routes:
+        if not _served(app, route, model):
+            left_out.extend(f"{m} {route.rule}" for m in route.methods)
+            continue
         path, parameters = _path(route.rule)
         item = paths.setdefault(path, {})
         for method in route.methods:
@@ -535,11 +733,22 @@ def _document(
             if parameters:
                 operation["parameters"] = parameters
             item[method.lower()] = operation
-    return {
-        "openapi": "3.1.0",
-        "info": _info(metadata),
-        "paths": paths,
-    }
+    info = _info(metadata)
+    if left_out:
+        info["description"] += f" Not served for this model: {', '.join(left_out)}."
+    return {"openapi": "3.1.0", "info": info, "paths": paths}
+
+
+def _served(app: Flask, route: LoadedRoute, model: Any) -> bool:
+    """Whether the plugin says its route serves this model; a failing check keeps it described."""
+    try:
+        served = getattr(app.view_functions.get(route.endpoint), _ATTRIBUTE, {}).get("served")
+        return served is None or bool(served(model))
+    except Exception as error:  # noqa: BLE001 - the operation's own guard describes the gap
+        _log.warning(
+            "openapi: served() of %s failed (%s: %s)", route.rule, type(error).__name__, error
+        )
+        return True
 
 
 def _info(metadata: Any) -> dict[str, Any]:
