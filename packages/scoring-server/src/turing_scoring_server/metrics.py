@@ -21,6 +21,7 @@ import glob
 import os
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -74,14 +75,10 @@ class Metrics:
         if scrape_route:
             app.add_url_rule("/metrics", "turing_metrics", self.scrape, methods=["GET"])
 
-    @contextlib.contextmanager
-    def time_predict(self) -> Iterator[None]:
-        """Time the block that calls MLflow's ``invocations`` (a failed one counts too)."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.predict.observe(time.perf_counter() - started)
+    def time_predict(self) -> contextlib.AbstractContextManager[Any]:
+        """Time the block that calls MLflow's ``invocations`` (prometheus_client's own timer,
+        which observes a failed call too)."""
+        return self.predict.time()
 
     def _start(self) -> None:
         g._turing_started = time.perf_counter()
