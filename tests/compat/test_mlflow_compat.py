@@ -283,7 +283,7 @@ def test_cases_are_many_and_unique() -> None:
 
 
 NOT_UTF8 = frozenset({"non-utf8-json", "csv-non-utf8"})
-"""Kept difference where MLflow crashes: MLflow 2.x to 3.10 (at least) answer a body that is not
+"""Kept difference where MLflow crashes: MLflow before 3.16 answers a body that is not
 UTF-8 with a 500 (plain text; Flask's HTML on 2.20); later ones with the 400 ours gives on every
 version (docs/reference/mlflow-differences.md)."""
 

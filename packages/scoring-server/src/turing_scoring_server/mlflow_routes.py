@@ -121,7 +121,7 @@ def _input_is_unparseable(data: Any, content_type: str, served: Any) -> bool:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            return True  # MLflow reads JSON and CSV as UTF-8 (before 3.11 it crashed on this)
+            return True  # MLflow reads JSON and CSV as UTF-8 (before 3.16 it crashed on this)
     if content_type.split(";")[0].strip() != scoring_server.CONTENT_TYPE_JSON:
         return False
     try:
