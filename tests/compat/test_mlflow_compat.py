@@ -23,7 +23,7 @@ import pytest
 from tests.compat.conftest import MLFLOW_IS_FLASK, Pair, mlflow_client
 from tests.unit.server.test_http_parity import NOT_FOUND, ROUTED, Got, Routed, ask_app, expected
 from turing_scoring_server import Settings, create_app
-from turing_scoring_server.model import EXTENSION_KEY
+from turing_scoring_server.app.model import EXTENSION_KEY
 
 JSON = "application/json"
 CSV = "text/csv"

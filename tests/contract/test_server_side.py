@@ -14,7 +14,7 @@ import pytest
 
 from turing_scoring_server import contract as c
 from turing_scoring_server.__about__ import __version__
-from turing_scoring_server.nginx import NginxConfig, render
+from turing_scoring_server.supervisor.nginx import NginxConfig, render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,7 +121,7 @@ def test_contract_and_entrypoint_import_neither_flask_nor_mlflow() -> None:
 
 def test_public_names_are_the_documented_functions() -> None:
     code = (
-        "import turing_scoring_server.app; "
+        "import turing_scoring_server.app.factory; "
         "from turing_scoring_server import custom_attributes, create_app, current_model, schema; "
         "print(all(callable(f) and not hasattr(f, '__path__') for f in "
         "(custom_attributes, create_app, current_model, schema)))"

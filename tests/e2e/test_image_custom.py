@@ -177,7 +177,7 @@ def test_users_nginx_template_is_checked_and_served(
     user_files: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    from turing_scoring_server.nginx import template as packaged_template
+    from turing_scoring_server.supervisor.nginx import template as packaged_template
 
     mine = tmp_path / "nginx.conf.template"
     mine.write_text(

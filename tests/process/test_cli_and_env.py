@@ -128,7 +128,7 @@ def test_check_model_prints_mlflows_requirement_warning(iris_model: Path, tmp_pa
 def test_load_time_checks_follow_the_setting(iris_model: Path, tmp_path: Path, check: str) -> None:
     """TURING_CHECK_MODEL_REQUIREMENTS=false (baked images) loads without MLflow's checks."""
     model = _model_with_a_missing_requirement(iris_model, tmp_path)
-    code = "from turing_scoring_server.app import create_app; create_app()"
+    code = "from turing_scoring_server.app.factory import create_app; create_app()"
     env = {
         **os.environ,
         "TURING_MODEL_PATH": str(model),

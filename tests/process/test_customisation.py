@@ -13,7 +13,7 @@ import requests
 from tests.conftest import log_messages
 from tests.process.conftest import RunningServer
 from turing_scoring_server import contract as c
-from turing_scoring_server.nginx import template
+from turing_scoring_server.supervisor.nginx import template
 
 pytestmark = pytest.mark.nginx
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
 from tests.e2e.builder_fixtures import Served, builder_wait_ping
-from turing_scoring_server import processes
+from turing_scoring_server.supervisor import processes
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

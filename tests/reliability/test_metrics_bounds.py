@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from tests.reliability.conftest import RunningServer, booted_workers
-from turing_scoring_server.metrics import worker_exited
+from turing_scoring_server.app.metrics import worker_exited
 
 
 def _letters(n: int) -> str:

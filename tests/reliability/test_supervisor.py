@@ -25,7 +25,7 @@ import requests
 
 from tests.process.test_entrypoint import IRIS_ROW
 from tests.reliability.conftest import RunningServer, booted_workers
-from turing_scoring_server import processes
+from turing_scoring_server.supervisor import processes
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 FAULT_DEADLINE = 30.0

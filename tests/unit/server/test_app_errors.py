@@ -14,8 +14,8 @@ from mlflow.pyfunc import scoring_server
 from starlette.testclient import TestClient
 
 from turing_scoring_server import ServedModel, Settings, create_app
+from turing_scoring_server.app.model import load
 from turing_scoring_server.errors import ModelLoadError
-from turing_scoring_server.model import load
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 

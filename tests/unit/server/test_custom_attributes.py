@@ -12,9 +12,9 @@ from flask import Blueprint, Flask, request
 from flask.testing import FlaskClient
 
 from turing_scoring_server import ServedModel, Settings, create_app
+from turing_scoring_server.app.model import load
 from turing_scoring_server.logs import ACCESS_LOGGER
-from turing_scoring_server.model import load
-from turing_scoring_server.sagemaker_attributes import (
+from turing_scoring_server.middleware.sagemaker_attributes import (
     MAX_LENGTH,
     CustomAttributesError,
     format_attributes,

@@ -11,8 +11,8 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder
 
 from turing_scoring_server import Settings, create_app
-from turing_scoring_server.error_caps import MAX_ERROR_BYTES, ErrorBodyCap, cap
-from turing_scoring_server.model import EXTENSION_KEY
+from turing_scoring_server.app.model import EXTENSION_KEY
+from turing_scoring_server.middleware.error_caps import MAX_ERROR_BYTES, ErrorBodyCap, cap
 
 
 def _serve(wsgi: Any, **builder: Any) -> tuple[str, dict[str, str], bytes]:

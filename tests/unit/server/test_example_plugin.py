@@ -82,8 +82,17 @@ def test_explained_class_has_the_largest_decision_value(client: FlaskClient) -> 
         ({**ROW, "sepal_width": 1e101}, "within"),
     ],
     ids=[
-        "list", "empty-object", "two-records", "records-and-more", "missing-features",
-        "unknown-feature", "text-value", "numeric-string", "boolean", "null", "too-large",
+        "list",
+        "empty-object",
+        "two-records",
+        "records-and-more",
+        "missing-features",
+        "unknown-feature",
+        "text-value",
+        "numeric-string",
+        "boolean",
+        "null",
+        "too-large",
     ],
 )
 def test_explain_refuses_bad_rows_with_400_json(
@@ -170,8 +179,14 @@ def test_batch_csv_reached_through_invocations_route(client: FlaskClient) -> Non
         (CSV_BODY.replace(b"0.2", b"1e999"), "text/csv", 400),
     ],
     ids=[
-        "json-content-type", "empty", "header-only", "not-utf8", "wrong-columns", "empty-value",
-        "extra-column", "overflowing-number",
+        "json-content-type",
+        "empty",
+        "header-only",
+        "not-utf8",
+        "wrong-columns",
+        "empty-value",
+        "extra-column",
+        "overflowing-number",
     ],
 )
 def test_batch_csv_refuses_bad_bodies_with_json(

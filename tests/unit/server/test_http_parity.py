@@ -20,8 +20,8 @@ import pytest
 from flask import Blueprint, Flask
 
 from turing_scoring_server import ServedModel, Settings, create_app
-from turing_scoring_server.mlflow_routes import refuses_head
-from turing_scoring_server.model import load
+from turing_scoring_server.app.mlflow_routes import refuses_head
+from turing_scoring_server.app.model import load
 
 HOST = "testserver"
 """The Host header of every request (Starlette's test client sends this one)."""

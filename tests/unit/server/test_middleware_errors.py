@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from turing_scoring_server.access_log import AccessLog
 from turing_scoring_server.logs import ACCESS_LOGGER
-from turing_scoring_server.request_ids import RequestIds
-from turing_scoring_server.timeouts import RequestTimeout
+from turing_scoring_server.middleware.access_log import AccessLog
+from turing_scoring_server.middleware.request_ids import RequestIds
+from turing_scoring_server.middleware.timeouts import RequestTimeout
 
 
 def _broken(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -44,9 +44,7 @@ def test_an_error_below_the_request_id_layer_answers_json_500_with_the_id(
     assert [(r.status, r.request_id, r.path) for r in access] == [(500, "rid-7", "/turing")]  # type: ignore[attr-defined]
     # exc_info, not exc_text: whether a formatter has rendered the record depends on the handlers
     # that earlier tests left on the root logger.
-    assert any(
-        r.exc_info and "a bug in a WSGI layer" in str(r.exc_info[1]) for r in caplog.records
-    )
+    assert any(r.exc_info and "a bug in a WSGI layer" in str(r.exc_info[1]) for r in caplog.records)
 
 
 def test_an_error_after_the_status_line_is_not_turned_into_a_second_answer() -> None:

@@ -19,8 +19,8 @@ from tests.conftest import free_port, require
 from tests.process.conftest import RunningServer, start_server, stop_group
 from turing_scoring_server import contract as c
 from turing_scoring_server.errors import SettingsError, error_code_for
-from turing_scoring_server.nginx import ERROR_PAGES, NginxConfig, check, render, template
 from turing_scoring_server.settings import Settings
+from turing_scoring_server.supervisor.nginx import ERROR_PAGES, NginxConfig, check, render, template
 
 HAS_NGINX = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
 ADMIN = sorted(c.ADMIN_ROUTES)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from turing_scoring_server import contract as c
-from turing_scoring_server.nginx import NginxConfig, check, render
 from turing_scoring_server.settings import Settings
+from turing_scoring_server.supervisor.nginx import NginxConfig, check, render
 
 KNOBS = {
     c.ENV_REQUEST_TIMEOUT: "120",

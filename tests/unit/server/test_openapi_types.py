@@ -26,8 +26,9 @@ from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, Tens
 from mlflow.types.schema import AnyType, Array, Map, Object, Property
 from openapi_spec_validator import validate
 
-from turing_scoring_server import Settings, create_app, openapi
-from turing_scoring_server.plugins import LoadedRoute
+from turing_scoring_server import Settings, create_app
+from turing_scoring_server.app import openapi
+from turing_scoring_server.app.plugins import LoadedRoute
 
 _FIXTURES = Path(__file__).parents[2] / "fixtures" / "openapi_models"
 _ECHO = str(_FIXTURES / "echo_model_code.py")
@@ -402,7 +403,7 @@ def test_an_unserialisable_default_is_described_and_the_model_serves(
         inputs=Schema([ColSpec("double", "x")]),
         params=ParamSchema([ParamSpec("ratio", "double", float("nan"))]),
     )
-    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.openapi"):
+    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.app.openapi"):
         client, spec = _client(tmp_path, signature)
     ratio = _params_schema(spec)["ratio"]
     assert "default" not in ratio
@@ -435,7 +436,7 @@ def test_a_failure_anywhere_in_the_spec_leaves_a_minimal_valid_one(
     app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
     model = mlflow.pyfunc.load_model(str(path))
     broken = LoadedRoute(rule=None, methods=("GET",), endpoint="nope", plugin="p")  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.openapi"):
+    with caplog.at_level(logging.WARNING, logger="turing_scoring_server.app.openapi"):
         document = openapi.build(app, model.metadata, model.metadata.get_input_schema(), [broken])
     assert "could not be built" in caplog.text
     validate(document)

@@ -15,9 +15,9 @@ import pytest
 from flask import Flask
 
 from turing_scoring_server import ServedModel, Settings, __version__, create_app
+from turing_scoring_server.app.model import load
 from turing_scoring_server.contract import ENTRY_POINT_GROUP, RESERVED_ROUTES
 from turing_scoring_server.errors import PluginError
-from turing_scoring_server.model import load
 
 PLUGINS = "tests.fixtures.plugins"
 ECHO = f"{PLUGINS}.echo:blueprint"

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.test import EnvironBuilder
 
-from turing_scoring_server.timeouts import RECYCLE_KEY, RequestTimeout
+from turing_scoring_server.middleware.timeouts import RECYCLE_KEY, RequestTimeout
 
 
 def _call(app: Any, path: str = "/") -> tuple[dict[str, Any], list[Any], Any]:
@@ -110,7 +110,7 @@ def test_an_interpreter_exits_at_once_though_a_timed_out_request_still_runs() ->
         """
         import time
         from werkzeug.test import EnvironBuilder
-        from turing_scoring_server.timeouts import RequestTimeout
+        from turing_scoring_server.middleware.timeouts import RequestTimeout
 
         def app(environ, start_response):
             time.sleep(30)

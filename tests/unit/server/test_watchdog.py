@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from turing_scoring_server import processes
-from turing_scoring_server.watchdog import Watchdog
+from turing_scoring_server.supervisor import processes
+from turing_scoring_server.supervisor.watchdog import Watchdog
 
 
 def _wait_for(condition: object, timeout: float) -> bool:

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 from .__about__ import __version__
 
 if TYPE_CHECKING:
-    from .app import create_app
-    from .model import ServedModel, current_model
-    from .openapi import schema
-    from .sagemaker_attributes import custom_attributes, set_response_custom_attributes
+    from .app.factory import create_app
+    from .app.model import ServedModel, current_model
+    from .app.openapi import schema
+    from .middleware.sagemaker_attributes import custom_attributes, set_response_custom_attributes
     from .settings import Settings
 
 _LAZY = {
-    "create_app": ".app",
-    "custom_attributes": ".sagemaker_attributes",
-    "set_response_custom_attributes": ".sagemaker_attributes",
-    "ServedModel": ".model",
-    "current_model": ".model",
-    "schema": ".openapi",
+    "create_app": ".app.factory",
+    "custom_attributes": ".middleware.sagemaker_attributes",
+    "set_response_custom_attributes": ".middleware.sagemaker_attributes",
+    "ServedModel": ".app.model",
+    "current_model": ".app.model",
+    "schema": ".app.openapi",
     "Settings": ".settings",
 }
 

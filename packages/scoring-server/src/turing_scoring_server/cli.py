@@ -130,8 +130,8 @@ def serve(
     log_format: str,
 ) -> None:
     """Serve a model here the way the container serves it."""
-    from .container import serve as serve_container
     from .settings import Settings
+    from .supervisor.entrypoint import serve as serve_container
 
     path = _local_model(model_uri)
     overrides = {
@@ -171,9 +171,9 @@ def serve(
 )
 def render_nginx(legacy: bool, output: str | None, check: bool) -> None:
     """Print (or write) the nginx.conf the server would use, from this environment's settings."""
-    from .nginx import NginxConfig, render
-    from .nginx import check as nginx_check
     from .settings import Settings
+    from .supervisor.nginx import NginxConfig, render
+    from .supervisor.nginx import check as nginx_check
 
     try:
         if legacy:
@@ -216,7 +216,7 @@ def check_model(model_path: str | None, plugins: bool) -> None:
     the app is built as at start-up, so a broken plugin fails the build with the error the
     container would stop with.
     """
-    from .model import check
+    from .app.model import check
     from .settings import Settings
 
     try:
@@ -224,7 +224,7 @@ def check_model(model_path: str | None, plugins: bool) -> None:
         path = model_path or settings.model_path
         check(path)
         if plugins:
-            from .app import create_app
+            from .app.factory import create_app
 
             app = create_app(path, settings=settings)
             _report_plugins(app.extensions)
@@ -243,8 +243,8 @@ def check_plugins() -> None:
     """
     from flask import Flask
 
-    from . import hooks, metadata, mlflow_routes
-    from . import plugins as plugin_loader
+    from .app import hooks, metadata, mlflow_routes
+    from .app import plugins as plugin_loader
     from .settings import Settings
 
     try:

@@ -3,12 +3,12 @@
 They sit in a config module, not on the command line, because gunicorn lets ``GUNICORN_CMD_ARGS``
 override a config file but not the command line: users' ``GUNICORN_CMD_ARGS`` (the knob MLflow's
 SageMaker docs tell them to use) always wins. Only ``--bind`` is forced, by the entrypoint.
-The hooks below hold whatever worker class a user picks; see :mod:`.gunicorn_hooks`.
+The hooks below hold whatever worker class a user picks; see :mod:`.supervisor.gunicorn_hooks`.
 """
 
-from turing_scoring_server import gunicorn_hooks
 from turing_scoring_server.logs import gunicorn_logconfig
 from turing_scoring_server.settings import Settings
+from turing_scoring_server.supervisor import gunicorn_hooks
 
 _settings = Settings.from_env()
 

@@ -24,14 +24,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from . import contract as c
-from .app import create_app
+from .app.factory import create_app
 from .errors import PluginError
 from .settings import Settings
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
-    from .model import ServedModel
+    from .app.model import ServedModel
 
 
 def make_client(

@@ -4,7 +4,7 @@ Importing it loads the model, which is why only gunicorn imports it. A model or 
 cannot load is reported in one line and stops gunicorn with a non-zero code.
 """
 
-from turing_scoring_server.app import create_app
+from turing_scoring_server.app.factory import create_app
 from turing_scoring_server.errors import TuringServerError
 from turing_scoring_server.logs import adopt_library_loggers, say
 from turing_scoring_server.settings import Settings

@@ -16,8 +16,8 @@ from importlib.metadata import entry_points
 
 from flask import Blueprint, Flask
 
-from . import contract as c
-from .errors import PluginError
+from .. import contract as c
+from ..errors import PluginError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .logs import ACCESS_LOGGER
+from ..logs import ACCESS_LOGGER
 from .request_ids import ENVIRON_KEY
 
 if TYPE_CHECKING:

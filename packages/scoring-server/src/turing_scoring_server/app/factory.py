@@ -11,16 +11,16 @@ from flask import Flask, Request, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter, RequestRedirect
 
+from ..errors import error_body, router_error_body
+from ..middleware.access_log import ROUTE_KEY, AccessLog
+from ..middleware.error_caps import ErrorBodyCap
+from ..middleware.request_ids import RequestIds, current_request_id
+from ..middleware.sagemaker_attributes import CustomAttributesRouter, apply_response_attributes
+from ..middleware.timeouts import RequestTimeout
+from ..settings import Settings
 from . import hooks, metadata, mlflow_routes, openapi, plugins
-from .access_log import ROUTE_KEY, AccessLog
-from .error_caps import ErrorBodyCap
-from .errors import error_body, router_error_body
 from .metrics import get_metrics
 from .model import EXTENSION_KEY, ServedModel, load
-from .request_ids import RequestIds, current_request_id
-from .sagemaker_attributes import CustomAttributesRouter, apply_response_attributes
-from .settings import Settings
-from .timeouts import RequestTimeout
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, current_app, request
 from packaging.version import Version
 
-from .errors import error_body
+from ..errors import error_body
 from .model import EXTENSION_KEY, current_model
 
 if TYPE_CHECKING:

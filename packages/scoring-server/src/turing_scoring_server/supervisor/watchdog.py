@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from . import processes
 
-_log = logging.getLogger("turing_scoring_server.watchdog")
+_log = logging.getLogger("turing_scoring_server.supervisor.watchdog")
 
 MIN_FREE_BYTES = 1 << 20
 """Below this much free space a directory counts as full: nginx cannot buffer a body there and

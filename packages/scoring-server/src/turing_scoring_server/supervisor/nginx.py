@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
-from . import contract as c
-from .errors import SettingsError, error_body, router_error_body
-from .settings import Settings
+from .. import contract as c
+from ..errors import SettingsError, error_body, router_error_body
+from ..settings import Settings
 
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 

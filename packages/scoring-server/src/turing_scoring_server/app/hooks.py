@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask
 
-from . import contract as c
-from .errors import PluginError
+from .. import contract as c
+from ..errors import PluginError
 from .plugins import PluginSpec, discover, import_target
 
 AppHook = Callable[[Flask], object]

@@ -2,7 +2,7 @@
 
 SageMaker gives each ``/ping`` 2 s and replaces an instance that misses them; a worker busy with a
 long prediction cannot answer in time (stock MLflow fails exactly there). The entrypoint's
-watchdog (:mod:`turing_scoring_server.watchdog`) knows whether a request can be served end to
+watchdog (:mod:`.watchdog`) knows whether a request can be served end to
 end, so this socket, which nginx proxies ``/ping`` and ``/health`` to, answers from its last
 verdict: no work per probe, and a listen backlog deep enough for hundreds of concurrent probes
 (the default of 5 turned half of 8 concurrent probes into 502s).
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
-from .errors import error_body
+from ..errors import error_body
 from .watchdog import Verdict
 
 _PING_PATHS = frozenset({"/ping", "/health"})

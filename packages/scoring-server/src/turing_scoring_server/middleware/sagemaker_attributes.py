@@ -23,9 +23,9 @@ from flask import Flask, g, request
 from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from . import contract as c
+from .. import contract as c
+from ..errors import error_body, reason
 from .access_log import ROUTE_KEY
-from .errors import error_body, reason
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

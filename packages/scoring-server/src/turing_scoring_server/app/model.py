@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
-from .errors import ModelLoadError
+from ..errors import ModelLoadError
 
 if TYPE_CHECKING:
     from mlflow.models import Model

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response
 
-from .__about__ import __version__
+from ..__about__ import __version__
 from .model import EXTENSION_KEY
 from .plugins import LoadedRoute
 
@@ -116,7 +116,7 @@ def schema(
     """Describe a plugin endpoint in ``/openapi.json``.
 
     ``request`` and ``response`` are JSON Schemas (dicts), pydantic models, or functions of the
-    served model (:class:`~turing_scoring_server.model.ServedModel`) returning either: what an
+    served model (:class:`~turing_scoring_server.app.model.ServedModel`) returning either: what an
     endpoint accepts often depends on the model (its columns), and a spec that states a fixed
     schema for it would be untrue. ``served(model)`` false leaves the operation out of the spec
     (named in its description): an endpoint that refuses every request for this model has no

@@ -40,8 +40,8 @@ import threading
 import uuid
 from typing import Any
 
-from .errors import error_body
-from .timeouts import RECYCLE_KEY
+from ..errors import error_body
+from ..middleware.timeouts import RECYCLE_KEY
 
 WORKER_OOM_SCORE_ADJ = 500
 """Added to a worker's OOM badness (-1000..1000): under memory pressure a worker goes first."""
@@ -176,7 +176,7 @@ def child_exit(server: Any, worker: Any) -> None:
     """Fold a dead worker's metrics into the merged files: its live gauges (in-flight requests)
     go, its counters stay, and its files do not pile up (see :func:`metrics.worker_exited`)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from .metrics import worker_exited
+        from ..app.metrics import worker_exited
 
         try:
             worker_exited(worker.pid)

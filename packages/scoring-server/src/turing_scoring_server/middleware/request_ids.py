@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import request
 
-from .errors import error_body, reason
+from ..errors import error_body, reason
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app
 
-from .__about__ import __version__
+from ..__about__ import __version__
 from .model import EXTENSION_KEY, current_model
 
 blueprint = Blueprint("turing_builtin", __name__)
