@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
+from turing_image_builder.errors import VerifyError
+from turing_image_builder.serving_container import run_serving
+from turing_image_builder.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = os.environ.get("BENCH_BASE_IMAGE", "turing-base:bookworm")
@@ -27,12 +29,8 @@ BIN = Path(sys.executable).parent
 
 
 TEMPLATE_STARTS = 5
-
-
-def _wheel(source: Path, out: Path) -> Path:
-    subprocess.run([str(BIN / "hatch"), "build", "-t", "wheel", str(out)], cwd=source, check=True,
-                   capture_output=True)  # fmt: skip
-    return max(out.glob("*.whl"), key=lambda p: p.stat().st_mtime)
+START_TIMEOUT = 120.0
+"""Seconds a start may take to its first ``/ping`` 200 before it counts as failed."""
 
 
 def _bumped_server(work: Path) -> Path:
@@ -82,38 +80,28 @@ def _build(client: Any, ctx: Path, tag: str, nocache: bool) -> float:
 
 
 def _first_ping(client: Any, tag: str, model: Path | None, starts: int) -> dict[str, Any]:
-    """``docker run`` to the first ``/ping`` 200, ``starts`` times; failed starts counted."""
+    """``docker run`` to the first ``/ping`` 200, ``starts`` times; failed starts counted.
+
+    Run and waited for by the builder's :func:`run_serving`, so "started" is what ``verify``
+    and the tests mean by it.
+    """
     timings: list[float] = []
     failures: list[int] = []
     reasons: list[str] = []
-    volumes = {str(model): {"bind": "/opt/ml/model", "mode": "ro"}} if model else None
     for _ in range(starts):
         started = time.monotonic()
-        container = client.containers.run(tag, ["serve"], detach=True, volumes=volumes,
-                                          ports={"8080/tcp": ("127.0.0.1", None)})  # fmt: skip
         try:
-            url = None
-            while time.monotonic() - started < 120:
-                container.reload()
-                if container.status == "exited":
-                    failures.append(container.attrs["State"]["ExitCode"])
-                    tail = container.logs().decode(errors="replace").strip().splitlines()
-                    reasons.append(tail[-1][:300] if tail else "")
-                    break
-                if url is None:
-                    bound = container.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
-                    if bound:
-                        url = f"http://127.0.0.1:{bound[0]['HostPort']}/ping"
-                if url:
-                    try:
-                        if requests.get(url, timeout=1).status_code == 200:
-                            timings.append(time.monotonic() - started)
-                            break
-                    except requests.RequestException:
-                        pass
-                time.sleep(0.05)
-        finally:
-            container.remove(force=True)
+            with run_serving(client, tag, model=model) as served:
+                if served.wait_until_serving(START_TIMEOUT) is not None:
+                    timings.append(time.monotonic() - started)
+                elif served.exited():
+                    failures.append(int(served.container.attrs["State"]["ExitCode"]))
+                    reasons.append(served.tail(1))
+                else:
+                    reasons.append(f"no /ping 200 within {START_TIMEOUT:.0f} s")
+        except VerifyError as exc:  # exited before the engine published its port
+            failures.append(-1)
+            reasons.append(str(exc))
     return {
         "starts": starts,
         "answered": len(timings),
@@ -154,8 +142,8 @@ def _remove_bench_images(client: Any, started: str) -> None:
 
 def _measure(client: Any, work: Path, model: Path, starts: int, streak: int) -> dict[str, Any]:
     wheels = work / "wheels"
-    server = _wheel(ROOT / "packages" / "scoring-server", wheels)
-    plugin = _wheel(ROOT / "examples" / "turing-example-endpoints", wheels)
+    server = build_wheel(ROOT / "packages" / "scoring-server", wheels)
+    plugin = build_wheel(ROOT / "examples" / "turing-example-endpoints", wheels)
     common = ["--server-wheel", str(server), "--extra-pip", str(plugin)]
     # A template image installs the model's requirements when it starts: through this machine's
     # TLS interception that needs the CA at run time too.
@@ -171,7 +159,7 @@ def _measure(client: Any, work: Path, model: Path, starts: int, streak: int) -> 
         cold = _build(client, ctx, tag, nocache=True)
         size = client.images.get(tag).attrs["Size"]
         out[name] = {"size_mb": round(size / 1e6), "cold_build_s": round(cold, 1)}
-    bumped = _wheel(_bumped_server(work), work / "wheels-bumped")
+    bumped = build_wheel(_bumped_server(work), work / "wheels-bumped")
     ctx = _context(
         work,
         "template-bumped",

@@ -11,7 +11,7 @@ bash scripts/setup-env.sh
 bash scripts/base-image.sh
 
 echo "==> ruff"
-.venv/bin/ruff check packages tests examples scripts
+.venv/bin/ruff check packages tests examples scripts bench
 echo "==> mypy"
 .venv/bin/mypy
 echo "==> docs (mkdocs build --strict)"

@@ -1,7 +1,15 @@
-"""Shared fixtures: real MLflow models built once per session, free ports, engine checks."""
+"""Shared fixtures: real MLflow models built once per session, free ports, engine checks; and the
+suite's markers, applied by directory so that a new module cannot forget them.
+
+``tests/images.py`` (the Docker image fixtures of tests/e2e and tests/reliability/test_image_*)
+is registered here, once, as a plugin: its session fixtures then exist once per session.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import functools
+import importlib.util
 import os
 import socket
 from pathlib import Path
@@ -16,7 +24,32 @@ from tests.fixtures.models import (
     save_tensor_model,
 )
 
+# The image fixtures build with the builder's helpers; the compat suite's per-MLflow venvs
+# (scripts/mlflow_matrix.py) hold only the server, and run no image test.
+pytest_plugins = ("tests.images",) if importlib.util.find_spec("turing_image_builder") else ()
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
+TESTS = Path(__file__).resolve().parent
+
+KIND_BY_PATH = (
+    ("e2e/*", "docker"),
+    ("reliability/test_image_*", "docker"),
+    ("process/*", "nginx"),
+    ("reliability/test_metrics_bounds.py", None),
+    ("reliability/*", "nginx"),
+)
+"""What a test module needs, by its path under tests/ (the first match wins): ``docker`` runs
+images on the engine, ``nginx`` runs the real entrypoint (nginx and gunicorn) on this machine;
+``None``: the module marks its tests one by one (test_metrics_bounds has one without a server)."""
+SLOW_PATHS = (
+    "process/test_openapi.py",
+    "reliability/test_faults.py",
+    "reliability/test_load.py",
+    "reliability/test_supervisor.py",
+    "reliability/test_worker_recycling.py",
+)
+"""Modules whose every test takes more than a few seconds; every ``docker`` test is slow too
+(it starts containers), and single slow tests elsewhere carry their own mark."""
 
 
 def require(condition: bool, reason: str) -> None:
@@ -26,6 +59,62 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def nginx_missing() -> str | None:
+    """Why the entrypoint could not start nginx here, or ``None``: the server's own look-up."""
+    from turing_scoring_server.errors import SettingsError
+    from turing_scoring_server.supervisor import nginx
+
+    try:
+        found = nginx.binary()
+    except SettingsError as exc:
+        return str(exc)
+    return None if os.access(found, os.X_OK) else f"{found} is not executable"
+
+
+def require_nginx() -> None:
+    """Skip locally, fail under CI=true, when nginx is not there to be started."""
+    reason = nginx_missing()
+    require(reason is None, f"nginx is needed: {reason}")
+
+
+@functools.cache
+def docker_missing() -> str | None:
+    """Why no Docker engine answers, or ``None`` (asked once per session)."""
+    try:
+        import docker
+
+        docker.from_env(timeout=30).ping()
+    except Exception as exc:
+        return f"no Docker engine answers ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test by where it lives (see :data:`KIND_BY_PATH`, :data:`SLOW_PATHS`)."""
+    for item in items:
+        try:
+            where = item.path.resolve().relative_to(TESTS).as_posix()
+        except ValueError:
+            continue
+        kind = next((k for pattern, k in KIND_BY_PATH if fnmatch.fnmatch(where, pattern)), None)
+        if kind is not None:
+            item.add_marker(kind)
+        slow = any(fnmatch.fnmatch(where, pattern) for pattern in SLOW_PATHS)
+        if slow or item.get_closest_marker("docker") is not None:
+            item.add_marker("slow")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``nginx`` or ``docker`` needs that part: without it the test skips locally
+    with the reason and fails under CI=true, whichever fixtures it uses."""
+    if item.get_closest_marker("nginx") is not None:
+        require_nginx()
+    if item.get_closest_marker("docker") is not None:
+        reason = docker_missing()
+        require(reason is None, reason or "")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,15 +21,14 @@ import mlflow.pyfunc
 import pytest
 
 from tests.compat.conftest import MLFLOW_IS_FLASK, Pair, mlflow_client
+from tests.fixtures.iris import IRIS_COLUMNS, IRIS_SETOSA, IRIS_VIRGINICA
 from tests.unit.server.test_http_parity import NOT_FOUND, ROUTED, Got, Routed, ask_app, expected
 from turing_scoring_server import Settings, create_app
-from turing_scoring_server.app.model import EXTENSION_KEY
+from turing_scoring_server.app.state import server_state
 
 JSON = "application/json"
 CSV = "text/csv"
-IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
-IRIS_RECORD = dict(zip(IRIS_COLUMNS, IRIS_ROW, strict=True))
+IRIS_RECORD = dict(zip(IRIS_COLUMNS, IRIS_SETOSA, strict=True))
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ CASES = [
     Case("health", "iris", method="GET", path="/health", content_type=None, expect_status=200),
     Case("version", "iris", method="GET", path="/version", content_type=None, expect_status=200),
     # every JSON format
-    Case("dataframe_split", "iris", _split([IRIS_ROW, [6.7, 3.0, 5.2, 2.3]]), expect_status=200),
+    Case("dataframe_split", "iris", _split([IRIS_SETOSA, IRIS_VIRGINICA]), expect_status=200),
     Case(
         "dataframe_records", "iris", _json({"dataframe_records": [IRIS_RECORD]}), expect_status=200
     ),
@@ -94,25 +93,37 @@ CASES = [
         _json({"inputs": [IRIS_RECORD], "dataframe_records": [IRIS_RECORD]}),
         expect_status=400,
     ),
-    Case("no-format-key", "iris", _json({"data": [IRIS_ROW]}), expect_status=400),
+    Case("no-format-key", "iris", _json({"data": [IRIS_SETOSA]}), expect_status=400),
     # content types and their parameters
-    Case("charset-utf-8", "iris", _split([IRIS_ROW]), f"{JSON}; charset=utf-8", expect_status=200),
+    Case(
+        "charset-utf-8", "iris", _split([IRIS_SETOSA]), f"{JSON}; charset=utf-8", expect_status=200
+    ),
     Case(
         "charset-UTF-8-upper",
         "iris",
-        _split([IRIS_ROW]),
+        _split([IRIS_SETOSA]),
         f"{JSON}; charset=UTF-8",
         expect_status=200,
     ),
     Case(
-        "charset-latin-1", "iris", _split([IRIS_ROW]), f"{JSON}; charset=latin-1", expect_status=415
+        "charset-latin-1",
+        "iris",
+        _split([IRIS_SETOSA]),
+        f"{JSON}; charset=latin-1",
+        expect_status=415,
     ),
     Case(
-        "unknown-parameter", "iris", _split([IRIS_ROW]), f"{JSON}; format=pandas", expect_status=415
+        "unknown-parameter",
+        "iris",
+        _split([IRIS_SETOSA]),
+        f"{JSON}; format=pandas",
+        expect_status=415,
     ),
-    Case("text-plain", "iris", _split([IRIS_ROW]), "text/plain", expect_status=415),
-    Case("uppercase-mime-type", "iris", _split([IRIS_ROW]), "Application/JSON", expect_status=415),
-    Case("empty-content-type", "iris", _split([IRIS_ROW]), "", expect_status=415),
+    Case("text-plain", "iris", _split([IRIS_SETOSA]), "text/plain", expect_status=415),
+    Case(
+        "uppercase-mime-type", "iris", _split([IRIS_SETOSA]), "Application/JSON", expect_status=415
+    ),
+    Case("empty-content-type", "iris", _split([IRIS_SETOSA]), "", expect_status=415),
     # malformed JSON
     Case("bad-json", "iris", b'{"dataframe_split": {"columns": [', expect_status=400),
     Case("json-top-level-list", "iris", _json([IRIS_RECORD]), expect_status=400),
@@ -129,13 +140,13 @@ CASES = [
     Case(
         "wrong-column-names",
         "iris",
-        _split([IRIS_ROW], ["a", "b", "c", "d"]),
+        _split([IRIS_SETOSA], ["a", "b", "c", "d"]),
         expect_status=400,
     ),
     Case(
         "extra-columns",
         "iris",
-        _split([[*IRIS_ROW, 9.9]], [*IRIS_COLUMNS, "extra"]),
+        _split([[*IRIS_SETOSA, 9.9]], [*IRIS_COLUMNS, "extra"]),
         expect_status=200,
     ),
     Case("string-in-double-column", "iris", _split([["wide", 3.5, 1.4, 0.2]]), expect_status=400),
@@ -151,19 +162,21 @@ CASES = [
     Case("integers-for-doubles", "iris", _split([[5, 3, 1, 0]]), expect_status=200),
     Case("huge-json-20k-rows", "iris", _split(_MANY), expect_status=200),
     # CSV
-    Case("csv", "iris", _csv([IRIS_ROW, [6.7, 3.0, 5.2, 2.3]]), CSV, expect_status=200),
-    Case("csv-charset-utf-8", "iris", _csv([IRIS_ROW]), f"{CSV}; charset=utf-8", expect_status=200),
-    Case("csv-without-header", "iris", _csv([IRIS_ROW], header=None), CSV, expect_status=400),
+    Case("csv", "iris", _csv([IRIS_SETOSA, IRIS_VIRGINICA]), CSV, expect_status=200),
+    Case(
+        "csv-charset-utf-8", "iris", _csv([IRIS_SETOSA]), f"{CSV}; charset=utf-8", expect_status=200
+    ),
+    Case("csv-without-header", "iris", _csv([IRIS_SETOSA], header=None), CSV, expect_status=400),
     Case(
         "csv-ragged-rows",
         "iris",
-        _csv([IRIS_ROW, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]),
+        _csv([IRIS_SETOSA, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]),
         CSV,
         expect_status=400,
     ),
     Case("csv-header-only", "iris", _csv([]), CSV, expect_status=400),
     Case("csv-empty-body", "iris", b"", CSV, expect_status=400),
-    Case("csv-non-utf8", "iris", _csv([IRIS_ROW]) + b"\xff,\xfe,1,2\n", CSV, expect_status=400),
+    Case("csv-non-utf8", "iris", _csv([IRIS_SETOSA]) + b"\xff,\xfe,1,2\n", CSV, expect_status=400),
     Case("csv-text-cell", "iris", _csv([["wide", 3.5, 1.4, 0.2]]), CSV, expect_status=400),
     Case("huge-csv-20k-rows", "iris", _csv(_MANY), CSV, expect_status=200),
     # params (the params model declares factor: double = 1.0, label: string = "none")
@@ -322,7 +335,7 @@ def test_model_error_keeps_mlflow_stack_trace(
     ours_app = create_app(
         mlflow.pyfunc.load_model(path), settings=Settings(workers=1), entry_points=False
     )
-    assert "metrics" in ours_app.extensions[EXTENSION_KEY], "predict timing is what is tested"
+    assert server_state(ours_app).metrics is not None, "predict timing is what is tested"
     pair = Pair(mlflow=mlflow_client(mlflow.pyfunc.load_model(path)), ours=ours_app.test_client())
 
     try:
@@ -342,7 +355,7 @@ def test_missing_content_type_is_415_not_mlflow_crash(servers: dict[str, Pair]) 
     Server Error") from the AttributeError; we answer the 415 MLflow gives for any content type
     it does not support, with the same text/plain body shape.
     """
-    case = Case("missing-content-type", "iris", _split([IRIS_ROW]), content_type=None)
+    case = Case("missing-content-type", "iris", _split([IRIS_SETOSA]), content_type=None)
     pair = servers[case.model]
 
     theirs = ask_mlflow(pair, case)

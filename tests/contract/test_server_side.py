@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from turing_image_builder.wheels import build_wheel
 from turing_scoring_server import contract as c
 from turing_scoring_server.__about__ import __version__
 from turing_scoring_server.supervisor.nginx import NginxConfig, render
@@ -22,14 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def server_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    hatch = Path(sys.executable).with_name("hatch")
-    subprocess.run(
-        [str(hatch), "build", "-t", "wheel", str(out)],
-        cwd=ROOT / "packages" / "scoring-server",
-        check=True,
-        capture_output=True,
-    )
-    (wheel,) = out.glob("turing_scoring_server-*.whl")
+    wheel = build_wheel(ROOT / "packages" / "scoring-server", out)
+    assert wheel.name.startswith("turing_scoring_server-")
     return wheel
 
 

@@ -22,16 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import (
+from tests.images import (
     HOST_CA,
     REPO,
     builder_ca_args,
     builder_mlflow_answers,
     builder_serve,
 )
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 PREFIX = os.environ.get("TURING_TEST_TAG_PREFIX", "turing-e2e-").lower()
 TAG = f"{PREFIX}first-hour:latest"

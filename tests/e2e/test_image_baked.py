@@ -13,11 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import HOST_CA, builder_mlflow_answers, builder_serve
+from tests.images import HOST_CA, builder_mlflow_answers, builder_serve
 from turing_image_builder import dockerfile as df
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\n.+?\n-----END CERTIFICATE-----\n", re.S)

@@ -18,16 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import (
-    Served,
-    builder_build,
-    builder_ca_args,
-    builder_run_cli,
-    builder_serve,
-)
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from tests.images import builder_build, builder_image_args, builder_run_cli, builder_serve
+from turing_image_builder.serving_container import ServingContainer
 
 CUSTOM_TAG = "turing-e2e-custom:latest"
 BROKEN_TAG = "turing-e2e-custom-broken:latest"
@@ -55,33 +47,34 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def _args(base: str, wheels: dict[str, Path], model: Path, files: dict[str, Path]) -> list[str]:
-    return [
-        "--base-image", base,
-        "--model-uri", str(model),
-        "--server-wheel", str(wheels["server"]),
-        "--timeout", "90",
-        "--apt-packages", "libgomp1",
-        "--copy", f"{files['hello']}:/opt/extra/hello.txt",
-        "--dockerfile-snippet", str(files["snippet"]),
-        "--label", "team=ml-platform",
-        *builder_ca_args(),
-    ]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def custom_image(
+def custom_args(
     builder_base_image: str,
     builder_wheels: dict[str, Path],
     slow_model: Path,
     user_files: dict[str, Path],
-) -> str:
-    args = _args(builder_base_image, builder_wheels, slow_model, user_files)
-    return builder_build(CUSTOM_TAG, [*args, "--nginx-server-snippet", str(user_files["headers"])])
+) -> list[str]:
+    """Every customisation but the nginx one, which each build adds (good, broken, template)."""
+    return builder_image_args(
+        builder_base_image, builder_wheels["server"],
+        "--timeout", "90",
+        "--apt-packages", "libgomp1",
+        "--copy", f"{user_files['hello']}:/opt/extra/hello.txt",
+        "--dockerfile-snippet", str(user_files["snippet"]),
+        "--label", "team=ml-platform",
+        model=slow_model,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def custom_served(builder_engine: Any, custom_image: str) -> Iterator[Served]:
+def custom_image(custom_args: list[str], user_files: dict[str, Path]) -> str:
+    return builder_build(
+        CUSTOM_TAG, [*custom_args, "--nginx-server-snippet", str(user_files["headers"])]
+    )
+
+
+@pytest.fixture(scope="module")
+def custom_served(builder_engine: Any, custom_image: str) -> Iterator[ServingContainer]:
     with builder_serve(builder_engine, custom_image) as served:
         yield served
 
@@ -116,7 +109,9 @@ def test_users_build_steps_are_in_the_image(builder_engine: Any, custom_image: s
     assert labels["team"] == "ml-platform"
 
 
-def test_server_snippet_header_reaches_ping_and_invocations(custom_served: Served) -> None:
+def test_server_snippet_header_reaches_ping_and_invocations(
+    custom_served: ServingContainer,
+) -> None:
     status, _, _ = _predict(custom_served.url, 0)
     assert status == 200
     for path in ("/ping", "/turing"):
@@ -125,7 +120,10 @@ def test_server_snippet_header_reaches_ping_and_invocations(custom_served: Serve
 
 
 def test_long_prediction_served_with_timeout_and_504_json_by_default(
-    builder_engine: Any, custom_served: Served, builder_template_image: str, slow_model: Path
+    builder_engine: Any,
+    custom_served: ServingContainer,
+    builder_template_image: str,
+    slow_model: Path,
 ) -> None:
     with builder_serve(builder_engine, builder_template_image, model=slow_model) as default:
         with ThreadPoolExecutor(2) as pool:
@@ -146,18 +144,12 @@ def test_long_prediction_served_with_timeout_and_504_json_by_default(
 
 
 def test_broken_nginx_snippet_fails_the_build_with_nginxs_message(
-    builder_engine: Any,
-    custom_image: str,
-    builder_base_image: str,
-    builder_wheels: dict[str, Path],
-    slow_model: Path,
-    user_files: dict[str, Path],
+    builder_engine: Any, custom_image: str, custom_args: list[str], user_files: dict[str, Path]
 ) -> None:
     import docker.errors
 
-    args = _args(builder_base_image, builder_wheels, slow_model, user_files)
     proc = builder_run_cli(
-        ["-t", BROKEN_TAG, *args, "--nginx-server-snippet", str(user_files["broken"])]
+        ["-t", BROKEN_TAG, *custom_args, "--nginx-server-snippet", str(user_files["broken"])]
     )
     print(proc.stderr[-600:])
     assert proc.returncode == 1
@@ -169,13 +161,7 @@ def test_broken_nginx_snippet_fails_the_build_with_nginxs_message(
 
 
 def test_users_nginx_template_is_checked_and_served(
-    builder_engine: Any,
-    custom_image: str,
-    builder_base_image: str,
-    builder_wheels: dict[str, Path],
-    slow_model: Path,
-    user_files: dict[str, Path],
-    tmp_path: Path,
+    builder_engine: Any, custom_image: str, custom_args: list[str], tmp_path: Path
 ) -> None:
     from turing_scoring_server.supervisor.nginx import template as packaged_template
 
@@ -186,8 +172,7 @@ def test_users_nginx_template_is_checked_and_served(
             "    client_max_body_size @MAX_BODY_SIZE@;\n    add_header X-Template mine always;",
         )
     )
-    args = _args(builder_base_image, builder_wheels, slow_model, user_files)
-    tag = builder_build(NGINX_TEMPLATE_TAG, [*args, "--nginx-template", str(mine)])
+    tag = builder_build(NGINX_TEMPLATE_TAG, [*custom_args, "--nginx-template", str(mine)])
     with (
         builder_serve(builder_engine, tag) as served,
         urllib.request.urlopen(served.url + "/turing", timeout=10) as resp,
@@ -195,6 +180,6 @@ def test_users_nginx_template_is_checked_and_served(
         assert resp.headers["X-Template"] == "mine"
     broken = tmp_path / "broken.template"
     broken.write_text(packaged_template().replace("events {", "events {\n  no_such_thing on;"))
-    proc = builder_run_cli(["-t", BROKEN_TAG, *args, "--nginx-template", str(broken)])
+    proc = builder_run_cli(["-t", BROKEN_TAG, *custom_args, "--nginx-template", str(broken)])
     assert proc.returncode == 1
     assert 'unknown directive "no_such_thing"' in proc.stderr.strip().splitlines()[-1]

@@ -6,12 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import builder_ca_args, builder_cli
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from tests.images import builder_ca_args, builder_cli
 
 
 def test_failed_build_is_one_line_with_the_saved_log(

@@ -10,17 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import (
+from tests.images import (
     LEGACY_MLFLOW,
     LEGACY_TAG,
     builder_build,
-    builder_ca_args,
+    builder_image_args,
     builder_serve,
 )
 from turing_scoring_server import contract
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +37,11 @@ def builder_legacy_model(params_model: Path, tmp_path_factory: pytest.TempPathFa
 def builder_legacy_image(
     builder_base_image: str, builder_wheels: dict[str, Path], builder_legacy_model: Path
 ) -> str:
-    return builder_build(
-        LEGACY_TAG,
-        [
-            "--base-image", builder_base_image,
-            "--mlflow-version", LEGACY_MLFLOW,
-            "--model-uri", str(builder_legacy_model),
-            "--server-wheel", str(builder_wheels["server"]),
-            *builder_ca_args(),
-        ],
-    )  # fmt: skip
+    """The params model on MLflow 2.20, which keeps MLflow's entrypoint (no plugin wheel)."""
+    base = builder_base_image
+    pinned = ["--mlflow-version", LEGACY_MLFLOW]
+    args = builder_image_args(base, builder_wheels["server"], *pinned, model=builder_legacy_model)
+    return builder_build(LEGACY_TAG, args)
 
 
 def _get(url: str) -> tuple[int, Any]:

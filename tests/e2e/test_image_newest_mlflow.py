@@ -24,10 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import REPO, builder_ca_args, builder_serve
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from tests.images import REPO, builder_ca_args, builder_serve
 
 NEWEST = "3.18.0"
 TAG = "turing-e2e-newest-mlflow"

@@ -14,10 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port, require
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import builder_ca_args, builder_run_cli, builder_serve
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from tests.images import builder_ca_args, builder_run_cli, builder_serve
 
 
 @pytest.fixture

@@ -13,19 +13,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import free_port
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import (
+from tests.images import (
+    REPO,
     TIMINGS,
     builder_mlflow_answers,
     builder_run_cli,
     builder_serve,
+    source_version,
 )
 from turing_scoring_server import contract
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -76,9 +73,11 @@ def test_template_image_configuration(builder_engine: Any, builder_template_imag
     assert "PIP_INDEX_URL" not in env
     labels = config["Labels"]
     assert labels[contract.SAGEMAKER_BIND_TO_PORT_LABEL] == "true"
-    assert labels["com.turintech.image-builder.server-version"] == "0.1.0"
+    # The server wheel is built from this checkout: its version is the checkout's __about__.
+    server_version = source_version(REPO / "packages" / "scoring-server")
+    assert labels["com.turintech.image-builder.server-version"] == server_version
     assert labels["com.turintech.image-builder.model-uri"] == ""
-    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.version"] == server_version
     print(f"\nbuild timings: {TIMINGS}")
 
 

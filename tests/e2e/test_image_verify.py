@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import HOST_CA, STOCK_TAG, builder_run_cli
+from tests.images import HOST_CA, REPO, STOCK_TAG, builder_run_cli
 from turing_image_builder import dockerfile as df
 from turing_image_builder import verify
 from turing_image_builder.build import build_image
-
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+from turing_scoring_server import contract
 
 
 def _table(name: str, results: list[verify.CheckResult]) -> str:
@@ -54,13 +52,45 @@ def builder_stock_image(
     return STOCK_TAG
 
 
+def _documented(column: int) -> dict[str, str]:
+    """docs/verify.md's comparison table: check name -> the status it records in ``column``
+    (1: ours, 2: MLflow stock), markup dropped."""
+    text = (REPO / "docs" / "verify.md").read_text()
+    table = text.split("## Ours vs MLflow's stock image", 1)[1]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("check", "---"):
+            status = cells[column].replace("*", "").split()[0].rstrip(":")
+            rows[cells[0].replace("`", "")] = status
+    return rows
+
+
 def test_verify_ours_and_mlflow_stock(
     builder_engine: Any, builder_baked_image: str, builder_stock_image: str
 ) -> None:
-    """Ours passes everything; MLflow's stock image's failures are recorded (docs/verify.md)."""
+    """Ours passes every check; MLflow's stock image runs the same checks, skips the bind-to-port
+    one (it has no label) and passes the rest but the busy ``/ping``, as docs/verify.md records
+    row by row.
+
+    The busy ``/ping`` of the stock image is answered by the workers that run the predictions, so
+    its time depends on where they are in a 6 MB parse: measured 0.07 to 2.33 s over five runs
+    on this machine against the 2 s limit. That row is therefore bounded, not pinned: it ran
+    under load (never SKIP), and ours answers it at once whatever the stock image did.
+    """
     ours = verify.run(builder_engine, builder_baked_image)
     stock = verify.run(builder_engine, builder_stock_image)
     print(_table(f"ours: {builder_baked_image}", ours))
     print(_table(f"MLflow stock: {builder_stock_image}", stock))
-    assert [r for r in ours if r.status == verify.FAIL] == []
-    assert {r.name for r in ours} == {r.name for r in stock} or len(stock) < len(ours)
+    assert [r for r in ours if r.status != verify.PASS] == []
+    assert [r.name for r in stock] == [r.name for r in ours], "the same checks ran on both"
+    busy_ping = f"/ping < {verify.PING_BUSY_LIMIT:.0f} s with workers busy"
+    bind_to_port = f"listens on {contract.ENV_BIND_TO_PORT}"
+    measured = {r.name: r.status for r in stock}
+    assert measured.pop(busy_ping) in (verify.PASS, verify.FAIL), stock
+    assert measured.pop(bind_to_port) == verify.SKIP
+    assert set(measured.values()) == {verify.PASS}, stock
+    assert _documented(1) == {r.name: r.status for r in ours}
+    documented = _documented(2)
+    assert documented.pop(busy_ping) in (verify.PASS, verify.FAIL)
+    assert documented == {**measured, bind_to_port: verify.SKIP}

@@ -5,12 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def test_readme_demo_prints_the_answers_and_leaves_nothing_running() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import free_port, require
+from tests.conftest import free_port, require_nginx
 
 
 @dataclass
@@ -72,10 +71,8 @@ def start_server(model: Path, tmp_path: Path, wait: bool = True, **env: str) -> 
 
 @pytest.fixture
 def nginx_available() -> None:
-    require(
-        shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(),
-        "nginx is not installed",
-    )
+    """For fixtures that start servers outside an ``nginx``-marked test (the marker checks too)."""
+    require_nginx()
 
 
 @pytest.fixture

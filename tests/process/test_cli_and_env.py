@@ -16,8 +16,7 @@ import requests
 
 from tests.conftest import free_port
 from tests.process.conftest import RunningServer, stop_group
-
-pytestmark = pytest.mark.nginx
+from turing_image_builder.wheels import build_wheel
 
 
 def test_cli_serve_runs_the_same_stack(
@@ -73,11 +72,7 @@ def _wheel_requirement_model(tmp_path: Path, iris_model: Path) -> Path:
         '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
         '[project]\nname = "turing-tiny-dep"\nversion = "1.0"\n'
     )
-    hatch = Path(sys.executable).with_name("hatch")
-    subprocess.run(
-        [str(hatch), "build", "-t", "wheel", str(wheels)], cwd=src, check=True, capture_output=True
-    )
-    (wheel,) = wheels.glob("*.whl")
+    wheel = build_wheel(src, wheels)
     model = tmp_path / "model"
     shutil.copytree(iris_model, model)
     (model / "requirements.txt").write_text(f"{wheel}\n")
@@ -141,6 +136,7 @@ def test_load_time_checks_follow_the_setting(iris_model: Path, tmp_path: Path, c
     assert ("turing-not-installed-anywhere" in proc.stderr) is (check == "true"), proc.stderr
 
 
+@pytest.mark.slow  # 13 s: over the few seconds a server start takes
 def test_env_creation_with_the_local_manager_uses_mlflows_helper(
     server_factory: Any, iris_model: Path, tmp_path: Path
 ) -> None:

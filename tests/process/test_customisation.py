@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from tests.conftest import log_messages
@@ -15,7 +14,6 @@ from tests.process.conftest import RunningServer
 from turing_scoring_server import contract as c
 from turing_scoring_server.supervisor.nginx import template
 
-pytestmark = pytest.mark.nginx
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 

@@ -13,16 +13,8 @@ import pytest
 import requests
 
 from tests.conftest import log_messages
+from tests.fixtures.iris import IRIS_ROW
 from tests.process.conftest import RunningServer
-
-pytestmark = pytest.mark.nginx
-
-IRIS_ROW = {
-    "dataframe_split": {
-        "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-        "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]],
-    }
-}
 
 
 def test_serves_mlflow_routes_builtins_and_plugins_through_nginx(
@@ -74,6 +66,7 @@ def test_sigterm_stops_both_processes_with_exit_zero(server_factory: Any, iris_m
         requests.get(server.url + "/ping", timeout=2)
 
 
+@pytest.mark.slow  # 13 s: over the few seconds a server start takes
 def test_ping_answers_within_2s_while_every_worker_is_busy(
     server_factory: Any, slow_model: Path
 ) -> None:
@@ -149,6 +142,7 @@ def test_missing_model_is_one_line_and_exit_2(server_factory: Any, tmp_path: Pat
     assert "no MLflow model at" in server.output()
 
 
+@pytest.mark.slow  # 26 s in the CI rehearsal: over the few seconds a server start takes
 def test_disable_nginx_lets_gunicorn_answer_on_the_public_port(
     server_factory: Any, iris_model: Path
 ) -> None:

@@ -9,20 +9,18 @@ Requests go through ``http.client`` so that the request line is exactly what the
 from __future__ import annotations
 
 import http.client
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, require
+from tests.conftest import free_port, require_nginx
 from tests.process.conftest import RunningServer, start_server, stop_group
 from tests.reliability.conftest import ROOT
 from tests.unit.server.test_http_parity import NOT_FOUND, ROUTED, Got, Routed, expected
 
 STREAM = "tests.fixtures.plugins.streaming:blueprint"
-pytestmark = pytest.mark.nginx
 
 
 def _port(server: RunningServer) -> int:
@@ -62,10 +60,7 @@ def _module_server(
 @pytest.fixture(scope="module")
 def nginx_available() -> None:
     """Module scope (the conftest's is per test): the servers here live for the module."""
-    require(
-        shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(),
-        "nginx is not installed",
-    )
+    require_nginx()
 
 
 @pytest.fixture(scope="module")

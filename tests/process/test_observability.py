@@ -8,13 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
+from tests.fixtures.iris import IRIS_ROW
 from tests.process.conftest import RunningServer
-from tests.process.test_entrypoint import IRIS_ROW
-
-pytestmark = pytest.mark.nginx
 
 
 def _sample(text: str, name: str, **labels: str) -> float:

@@ -14,7 +14,6 @@ from openapi_spec_validator import validate
 
 from tests.process.conftest import RunningServer
 
-pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 MIN_CASES = 500
 SEED = "20261126"
 # Facts a spec built from the signature cannot hold: these models refuse, in their own predict,

@@ -15,10 +15,9 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from tests.process.test_entrypoint import IRIS_ROW
-from tests.reliability.conftest import RunningServer, python_load
-
-pytestmark = pytest.mark.nginx
+from tests.fixtures.iris import IRIS_ROW
+from tests.process.conftest import RunningServer
+from tests.reliability.load import python_load
 
 
 def _still_serves(server: RunningServer) -> None:

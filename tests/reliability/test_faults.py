@@ -13,20 +13,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.process.test_entrypoint import IRIS_ROW
-from tests.reliability.conftest import (
-    FAULTS,
-    ROOT,
-    LoadResult,
-    RunningServer,
-    booted_workers,
-    python_load,
-    rss_mb,
-    worker_pids,
-)
+from tests.fixtures.iris import IRIS_ROW
+from tests.process.conftest import RunningServer
+from tests.reliability.conftest import FAULTS, ROOT
+from tests.reliability.load import LoadResult, python_load
+from tests.reliability.workers import booted_workers, rss_mb, worker_pids
 
-pytestmark = [pytest.mark.nginx, pytest.mark.slow]
-ROWS_100 = {
+ROWS_100: dict[str, Any] = {
     "dataframe_split": {
         "columns": IRIS_ROW["dataframe_split"]["columns"],
         "data": IRIS_ROW["dataframe_split"]["data"] * 50,
@@ -39,26 +32,51 @@ def _predict(url: str) -> Any:
 
 
 def test_killed_worker_is_replaced_and_only_in_flight_requests_fail(
-    server_factory: Any, iris_model: Path
+    server_factory: Any, iris_model: Path, tmp_path: Path
 ) -> None:
-    server: RunningServer = server_factory(iris_model)
+    """SIGKILL of the worker that holds a request (known by its pid): that request fails with a
+    JSON 502, the load around it (on the other worker and queued) hardly notices."""
+    server: RunningServer = server_factory(
+        iris_model, TURING_ENDPOINTS=FAULTS, PYTHONPATH=str(ROOT)
+    )
     before = booted_workers(server)
     result = LoadResult()
     load = threading.Thread(target=python_load, args=(_predict(server.url), 8, 8.0, result))
+    mark = tmp_path / "busy-worker.pid"
+    in_flight: list[requests.Response] = []
+    busy = threading.Thread(
+        target=lambda: in_flight.append(
+            requests.get(server.url + "/fault/busy", params={"mark": str(mark)}, timeout=20)
+        )
+    )
     load.start()
-    time.sleep(3)
-    os.kill(before[0], signal.SIGKILL)
+    time.sleep(2)
+    busy.start()
+    deadline = time.monotonic() + 10
+    while not mark.exists() or not mark.read_text():
+        assert time.monotonic() < deadline, "the busy request never reached a worker"
+        time.sleep(0.05)
+    killed = int(mark.read_text())
+    assert killed in before
+    os.kill(killed, signal.SIGKILL)
+    busy.join()
     load.join()
     print(dict(result.statuses), dict(result.errors), result.bodies[:3])
+    (answer,) = in_flight
+    assert answer.status_code == 502, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    assert "error_code" in answer.json()
     assert not result.errors, "no hung or dropped client connection"
     failed = {s: n for s, n in result.statuses.items() if s != 200}
     assert set(failed) <= {502, 503}
     assert sum(failed.values()) <= 8, "only requests in flight on the killed worker fail"
-    assert all(ctype == "application/json" for _, ctype, _ in result.bodies)
+    assert all(ctype == "application/json" for _, ctype, _ in result.bodies), result.bodies
     assert result.statuses[200] > 50
+    noticed = [ln for ln in server.output().splitlines() if f"(pid:{killed})" in ln]
+    assert any("SIGKILL" in ln for ln in noticed), "gunicorn's master saw the worker killed"
     after = worker_pids(server)
     assert len(after) == len(before), "gunicorn replaced the worker"
-    assert before[0] not in after
+    assert killed not in after
     assert requests.post(server.url + "/invocations", json=IRIS_ROW, timeout=5).status_code == 200
 
 

@@ -14,18 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import HOST_CA, Served, builder_wait_ping
+from tests.fixtures.iris import IRIS_PREDICTIONS, IRIS_ROW
+from tests.images import HARDENED_RUN, HOST_CA, builder_wait
 from turing_image_builder import dockerfile as df
+from turing_image_builder.serving_container import run_serving
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-IRIS_ROW = {
-    "dataframe_split": {
-        "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-        "data": [[5.1, 3.5, 1.4, 0.2]],
-    }
-}
 # MLflow's own Dockerfile makes its (empty) working directory world-writable "to allow for
 # deployment to AWS Sagemaker Serverless Endpoints"; sticky directories (/tmp, /run/lock) are fine.
 SERVERLESS_WRITABLE = {"/opt/mlflow"}
@@ -49,30 +42,21 @@ def _sh(client: Any, image: str, script: str) -> list[str]:
 def test_baked_image_serves_as_nobody_on_a_read_only_root(
     builder_engine: Any, builder_baked_image: str
 ) -> None:
-    container = builder_engine.containers.run(
-        builder_baked_image, ["serve"], detach=True, user="65534:65534", read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"}, ports={"8080/tcp": ("127.0.0.1", None)},
-    )  # fmt: skip
-    try:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        served = Served(container, f"http://127.0.0.1:{port}")
-        took = builder_wait_ping(served, timeout=120)
+    with run_serving(builder_engine, builder_baked_image, **HARDENED_RUN) as served:
+        took = builder_wait(served, timeout=120)
         req = urllib.request.Request(
             served.url + "/invocations",
             data=json.dumps(IRIS_ROW).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
-            assert json.loads(resp.read()) == {"predictions": [0]}
+            assert json.loads(resp.read()) == IRIS_PREDICTIONS
         with urllib.request.urlopen(served.url + "/turing", timeout=30) as resp:
             assert json.loads(resp.read()) == {"turintech": "test"}
-        top = container.top(ps_args="-eo pid,user,comm")["Processes"]
+        top = served.container.top(ps_args="-eo pid,user,comm")["Processes"]
         users = {row[1] for row in top}
         print(f"first /ping as uid 65534 on a read-only root: {took:.2f} s; processes: {top}")
         assert users <= {"nobody", "65534"}, users
-    finally:
-        container.remove(force=True)
 
 
 def test_default_user_is_root_as_sagemaker_expects(

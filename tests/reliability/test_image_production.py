@@ -18,44 +18,29 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.builder_fixtures import *  # noqa: F403 - session fixtures shared by the e2e modules
-from tests.e2e.builder_fixtures import Served, builder_wait_ping
+from tests.fixtures.iris import IRIS_COLUMNS, IRIS_ROW, IRIS_SETOSA
+from tests.images import HARDENED_RUN, builder_serve
+from turing_image_builder.serving_container import ServingContainer
 from turing_scoring_server.supervisor import processes
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-IRIS_ROW = {
-    "dataframe_split": {
-        "columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
-        "data": [[5.1, 3.5, 1.4, 0.2]],
-    }
-}
 FAULT_DEADLINE = 30.0
 
 
 @contextmanager
-def _run(client: Any, image: str, **kwargs: Any) -> Iterator[Served]:
-    container = client.containers.run(
-        image, ["serve"], detach=True, ports={"8080/tcp": ("127.0.0.1", None)}, **kwargs
-    )
-    try:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        served = Served(container, f"http://127.0.0.1:{port}")
-        builder_wait_ping(served, timeout=120)
+def _run(client: Any, image: str, **kwargs: Any) -> Iterator[ServingContainer]:
+    """The image serving, its workers booted; removed after."""
+    with builder_serve(client, image, timeout=120, **kwargs) as served:
         _wait_workers(served)
         yield served
-    finally:
-        container.remove(force=True)
 
 
-def _top(served: Served) -> list[tuple[int, int, str]]:
+def _top(served: ServingContainer) -> list[tuple[int, int, str]]:
     """``(host pid, host ppid, command)`` of every process in the container."""
     rows = served.container.top(ps_args="-eo pid,ppid,args")["Processes"]
     return [(int(r[0]), int(r[1]), r[2]) for r in rows]
 
 
-def _wait_workers(served: Served, count: int = 2) -> None:
+def _wait_workers(served: ServingContainer, count: int = 2) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if len(_pids(served, "gunicorn-worker")) >= count and _pids(served, "nginx-worker"):
@@ -64,7 +49,7 @@ def _wait_workers(served: Served, count: int = 2) -> None:
     pytest.fail(f"workers did not boot: {_top(served)}")
 
 
-def _pids(served: Served, which: str) -> list[int]:
+def _pids(served: ServingContainer, which: str) -> list[int]:
     top = _top(served)
     gunicorns = {p for p, _, cmd in top if "gunicorn" in cmd}
     # The master is the gunicorn process whose parent is not one; its children are the workers.
@@ -89,7 +74,7 @@ def _post(url: str, body: bytes, timeout: float = 10) -> tuple[int, str, bytes]:
         return err.code, err.headers.get("Content-Type", ""), err.read()
 
 
-def _serves(served: Served) -> bool:
+def _serves(served: ServingContainer) -> bool:
     try:
         with urllib.request.urlopen(served.url + "/ping", timeout=2) as resp:
             ping = resp.status
@@ -99,7 +84,7 @@ def _serves(served: Served) -> bool:
     return ping == 200 and status == 200
 
 
-def _exit_code(served: Served) -> int | None:
+def _exit_code(served: ServingContainer) -> int | None:
     served.container.reload()
     if served.container.status != "exited":
         return None
@@ -136,10 +121,7 @@ def test_a_faulty_child_ends_in_serving_or_a_non_zero_exit_within_30_s(
 def test_a_full_tmp_on_the_hardened_run_ends_in_a_non_zero_exit(
     builder_engine: Any, builder_baked_image: str
 ) -> None:
-    with _run(
-        builder_engine, builder_baked_image, user="65534:65534", read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"},
-    ) as served:  # fmt: skip
+    with _run(builder_engine, builder_baked_image, **HARDENED_RUN) as served:
         fill = "import os\nwith open('/tmp/filler', 'wb') as f:\n    f.write(bytes(80 << 20))\n"
         served.container.exec_run(["python", "-c", fill], user="65534")
         started = time.monotonic()
@@ -167,9 +149,8 @@ def test_a_request_larger_than_the_memory_limit_allows_is_a_json_error(
     builder_engine: Any, builder_baked_image: str
 ) -> None:
     with _run(builder_engine, builder_baked_image, mem_limit="300m") as served:
-        rows = [[5.1, 3.5, 1.4, 0.2]] * 190_000  # about 6 MB of JSON
-        body = json.dumps({"dataframe_split": {"columns": IRIS_ROW["dataframe_split"]["columns"],
-                                               "data": rows}}).encode()  # fmt: skip
+        rows = [IRIS_SETOSA] * 190_000  # about 6 MB of JSON
+        body = json.dumps({"dataframe_split": {"columns": IRIS_COLUMNS, "data": rows}}).encode()
         results = [_post(served.url + "/invocations", body, timeout=60) for _ in range(3)]
         print([(s, t, b[:200]) for s, t, b in results])
         for status, ctype, payload in results:

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.reliability.conftest import RunningServer, booted_workers
+from tests.process.conftest import RunningServer
+from tests.reliability.workers import booted_workers
 from turing_scoring_server.app.metrics import worker_exited
 
 

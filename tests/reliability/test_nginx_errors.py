@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -26,13 +25,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import require
+from tests.conftest import require, require_nginx
+from tests.fixtures.iris import IRIS_ROW
 from tests.process.conftest import RunningServer, start_server, stop_group
-from tests.process.test_entrypoint import IRIS_ROW
-from tests.reliability.conftest import ROOT, rss_mb
+from tests.reliability.conftest import ROOT
+from tests.reliability.workers import rss_mb
 from turing_scoring_server.errors import error_code_for
-
-pytestmark = pytest.mark.nginx
 
 STREAM = "tests.fixtures.plugins.streaming:blueprint"
 SNIPPET_STATUSES = (403, 429, 503)
@@ -80,29 +78,26 @@ def _request(method: str, target: str, *headers: str, body: bytes = b"") -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def _nginx_line(server: RunningServer, request_id: str) -> dict[str, Any]:
-    """nginx's own access line for ``request_id`` (nginx writes it once the answer is sent)."""
+def _access_line(server: RunningServer, logger: str, request_id: str) -> dict[str, Any]:
+    """The JSON access line ``logger`` wrote for ``request_id`` (nginx writes its own once the
+    answer is sent, so it is waited for)."""
     deadline = time.monotonic() + 5
     while True:
         for line in server.output().splitlines():
-            if '"nginx.access"' in line and request_id in line:
+            if f'"{logger}"' in line and request_id in line:
                 found: dict[str, Any] = json.loads(line)
                 return found
         if time.monotonic() > deadline:
-            pytest.fail(f"no nginx access line for {request_id}")
+            pytest.fail(f"no {logger} line for {request_id}")
         time.sleep(0.1)
+
+
+def _nginx_line(server: RunningServer, request_id: str) -> dict[str, Any]:
+    return _access_line(server, "nginx.access", request_id)
 
 
 def _app_line(server: RunningServer, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 5
-    while True:
-        for line in server.output().splitlines():
-            if '"turing_scoring_server.access"' in line and request_id in line:
-                found: dict[str, Any] = json.loads(line)
-                return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"no app access line for {request_id}")
-        time.sleep(0.1)
+    return _access_line(server, "turing_scoring_server.access", request_id)
 
 
 def _assert_json_error(answer: Answer, status: int) -> None:
@@ -134,17 +129,10 @@ def snippets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _require_nginx() -> None:
-    require(
-        shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists(),
-        "nginx is not installed",
-    )
-
-
 def _module_server(
     tmp_path_factory: pytest.TempPathFactory, model: Path, **env: str
 ) -> Iterator[RunningServer]:
-    _require_nginx()
+    require_nginx()
     server = start_server(model, tmp_path_factory.mktemp("server"), wait=True, **env)
     try:
         yield server
@@ -313,7 +301,7 @@ def _can_mount() -> bool:
 def full_disk_server(tmp_path: Path, iris_model: Path) -> Iterator[tuple[RunningServer, Path]]:
     """The stack with its run directory (nginx's client_body temp) on a 4 MB tmpfs."""
     require(_can_mount(), "mounting a tmpfs needs root")
-    _require_nginx()
+    require_nginx()
     # Not under tmp_path: nginx's workers (nobody) cannot traverse pytest's 0700 directories.
     disk = Path(tempfile.mkdtemp(prefix="turing-hB-disk-"))
     disk.chmod(0o755)

@@ -19,18 +19,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.process.test_entrypoint import IRIS_ROW
-from tests.reliability.conftest import (
-    ROOT,
-    LoadResult,
-    RunningServer,
-    booted_workers,
-    python_load,
-    rss_mb,
-    worker_pids,
-)
+from tests.fixtures.iris import IRIS_ROW
+from tests.process.conftest import RunningServer
+from tests.reliability.conftest import ROOT
+from tests.reliability.load import LoadResult, python_load
+from tests.reliability.workers import booted_workers, rss_mb, worker_pids
 
-pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 WORKER_FAULTS = "tests.fixtures.plugins.worker_faults:blueprint"
 
 

@@ -1,33 +1,16 @@
-"""The CLI as users meet it: one-line errors, exit codes, nothing left behind; no engine needed."""
+"""The CLI as users meet it: one-line errors, exit codes, nothing left behind; no engine needed.
+
+In-process (``cli_runner.run_cli``: click's runner around the console script's ``main``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.unit.builder.cli_runner import run_cli
+
 WHEEL = "turing_scoring_server-0.1.0-py3-none-any.whl"
-
-
-def run_cli(args: list[str], tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``turing-image-build`` with a private TMPDIR and a dead engine unless told otherwise."""
-    scratch = tmp / "scratch"
-    scratch.mkdir(exist_ok=True)
-    environ = dict(
-        os.environ, TMPDIR=str(scratch), DOCKER_HOST=f"unix://{tmp}/dead.sock", COLUMNS="200"
-    )
-    environ.update(env)
-    return subprocess.run(
-        [sys.executable, "-c", "from turing_image_builder.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -131,11 +131,30 @@ def test_legacy_keeps_mlflows_entrypoint_and_wires_gunicorn(
     assert "container/scoring_server/nginx.conf" in render
 
 
-def test_gunicorn_args_pass_through(mlflow_template_text: str, spec: df.ImageSpec) -> None:
+def test_users_gunicorn_args_come_after_ours(mlflow_template_text: str, spec: df.ImageSpec) -> None:
+    """Ours is empty outside legacy images; ``--env GUNICORN_CMD_ARGS=...`` (set later) wins."""
     text = df.customise(
-        mlflow_template_text, dataclasses.replace(spec, gunicorn_cmd_args="--timeout 90")
+        mlflow_template_text,
+        dataclasses.replace(spec, env={contract.ENV_GUNICORN_CMD_ARGS: "--timeout 90"}),
     )
-    assert f'{contract.ENV_GUNICORN_CMD_ARGS}="--timeout 90"' in text
+    lines = _lines(text)
+    ours = _index(lines, f"ENV {contract.ENV_ENV_MANAGER}")
+    assert f'{contract.ENV_GUNICORN_CMD_ARGS}=""' in lines[ours]
+    users = _index(lines, f'ENV {contract.ENV_GUNICORN_CMD_ARGS}="--timeout 90"')
+    assert ours < users < _index(lines, "ENTRYPOINT")
+
+
+def test_the_spec_decides_baked_not_mlflows_text(
+    mlflow_template_text: str, spec: df.ImageSpec
+) -> None:
+    """Whether the model is checked at build time follows ``ImageSpec.baked`` alone."""
+    template = df.customise(mlflow_template_text, spec)
+    assert any(ln.startswith("RUN turing-scoring-server check-plugins") for ln in _lines(template))
+    baked = df.customise(mlflow_template_text, dataclasses.replace(spec, baked=True))
+    assert any(
+        ln.startswith("RUN turing-scoring-server check-model --plugins") for ln in _lines(baked)
+    )
+    assert "check-plugins" not in baked
 
 
 def test_missing_anchor_is_a_clear_error(spec: df.ImageSpec) -> None:
@@ -186,7 +205,7 @@ def test_user_steps_in_their_documented_places(
         spec,
         apt_packages=("libgomp1", "curl"),
         user_copies=(("turing-user-files/1/data.json", "/opt/ml/code/data.json"),),
-        user_snippets=("RUN echo one > /tmp/one\nENV MY_FLAG=1\n",),
+        user_snippets=(df.parse("RUN echo one > /tmp/one\nENV MY_FLAG=1\n"),),
         nginx_files=True,
         env={"MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT": "120"},
     )
@@ -239,7 +258,7 @@ def test_user_steps_survive_the_build_ca_flatten(
     mlflow_template_text: str, spec: df.ImageSpec
 ) -> None:
     custom = dataclasses.replace(
-        spec, build_ca=True, apt_packages=("libgomp1",), user_snippets=("RUN touch /x\n",)
+        spec, build_ca=True, apt_packages=("libgomp1",), user_snippets=(df.parse("RUN touch /x\n"),)
     )
     lines = _lines(df.customise(mlflow_template_text, custom))
     froms = [i for i, line in enumerate(lines) if line.startswith("FROM")]

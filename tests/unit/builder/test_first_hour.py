@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from tests.unit.builder.cli_runner import Result, run_cli
 from turing_image_builder import build, context, verify
 from turing_image_builder import dockerfile as df
 from turing_image_builder.errors import BuildError
@@ -22,21 +22,14 @@ from turing_image_builder.text import shorten
 from turing_scoring_server import contract
 
 REPO = Path(__file__).resolve().parents[3]
-PROG = "from turing_image_builder.cli import main; main()"
 
 
-def run(args: list[str], cwd: Path, prelude: str = "") -> subprocess.CompletedProcess[str]:
-    scratch = cwd / "scratch"
-    scratch.mkdir(exist_ok=True)
-    env = dict(os.environ, TMPDIR=str(scratch), DOCKER_HOST=f"unix://{cwd}/dead.sock")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-c", prelude + PROG, *args],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=180,
-    )  # fmt: skip
+def run(args: list[str], cwd: Path) -> Result:
+    """The CLI in-process, without this session's temporary tracking store (a user has none)."""
+    return run_cli(args, cwd, MLFLOW_TRACKING_URI=None)
 
 
-def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+def one_line(proc: Result) -> str:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("turing-image-build: error: "), lines[0]
@@ -97,17 +90,22 @@ def test_subcommand_typo_suggests_the_command(tmp_path: Path) -> None:
     assert "no command 'verfiy': did you mean 'verify'?" in line
 
 
+@pytest.mark.parametrize("args", [["-h"], ["verify", "-h"]], ids=["builder", "builder-verify"])
+def test_h_is_help_on_the_builder(tmp_path: Path, args: list[str]) -> None:
+    proc = run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Usage: ")
+
+
 @pytest.mark.parametrize(
     "argv",
     [
-        [sys.executable, "-c", PROG, "-h"],
-        [sys.executable, "-c", PROG, "verify", "-h"],
         [sys.executable, "-c", "from turing_scoring_server.cli import main; main()", "-h"],
         [sys.executable, "-c", "from turing_scoring_server.cli import main; main()", "serve", "-h"],
     ],
-    ids=["builder", "builder-verify", "server", "server-serve"],
+    ids=["server", "server-serve"],
 )
-def test_h_is_help_on_both_clis(argv: list[str]) -> None:
+def test_h_is_help_on_the_server(argv: list[str]) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Usage: ")
@@ -129,21 +127,24 @@ def test_missing_local_model_names_the_real_reason(tmp_path: Path) -> None:
 def test_runs_uri_names_the_run_and_leaves_no_file_behind(tmp_path: Path) -> None:
     proc = run(["-m", "runs:/0123456789abcdef/model", "--dockerfile-only", "c"], tmp_path)
     assert proc.returncode == 2
-    line = one_line(proc.__class__(proc.args, proc.returncode, proc.stdout, _errors(proc)))
+    line = one_line(Result(proc.returncode, proc.stdout, _errors(proc)))
     assert "Run with id=0123456789abcdef not found" in line
     assert "MLFLOW_TRACKING_URI" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scratch"], "no mlflow.db, no context"
 
 
-def _errors(proc: subprocess.CompletedProcess[str]) -> str:
+def _errors(proc: Result) -> str:
     """stderr without MLflow's own INFO lines (it logs creating its sqlite store)."""
     return "\n".join(ln for ln in proc.stderr.splitlines() if " INFO mlflow" not in ln)
 
 
-def test_uri_scheme_without_its_client_library_names_the_package(tmp_path: Path) -> None:
-    # boto3 is installed here: make it missing for this process, as on a machine without it.
-    block = "import sys; sys.modules['boto3'] = sys.modules['botocore'] = None; "
-    proc = run(["-m", "s3://bucket/model", "--dockerfile-only", "c"], tmp_path, prelude=block)
+def test_uri_scheme_without_its_client_library_names_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # boto3 is installed here: make it missing for this test, as on a machine without it.
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    proc = run(["-m", "s3://bucket/model", "--dockerfile-only", "c"], tmp_path)
     assert proc.returncode == 2
     line = one_line(proc)
     assert "MLflow needs the Python package boto3 for s3:// URIs" in line
@@ -288,7 +289,7 @@ def test_baked_images_build_the_app_with_plugins_after_users_env(
     baked_text = mlflow_template_text.replace(
         "ENV MLFLOW_DISABLE_ENV_CREATION=False", "ENV MLFLOW_DISABLE_ENV_CREATION=True"
     )
-    with_env = dataclasses.replace(spec, env={contract.ENV_ENDPOINTS: "my.plugin:bp"})
+    with_env = dataclasses.replace(spec, baked=True, env={contract.ENV_ENDPOINTS: "my.plugin:bp"})
     lines = _lines(df.customise(baked_text, with_env))
     check_at = lines.index("RUN turing-scoring-server check-model --plugins \\")
     env_at = next(i for i, ln in enumerate(lines) if ln.startswith("ENV TURING_ENDPOINTS="))
@@ -296,7 +297,7 @@ def test_baked_images_build_the_app_with_plugins_after_users_env(
     assert "mlflow/telemetry.json" in lines[check_at + 1]
     assert lines[check_at + 2] == f"ENV {contract.ENV_CHECK_MODEL_REQUIREMENTS}=false"
     assert "check-plugins" not in "\n".join(lines)
-    legacy = df.customise(baked_text, dataclasses.replace(spec, legacy=True))
+    legacy = df.customise(baked_text, dataclasses.replace(with_env, legacy=True))
     assert "check-model" not in legacy
     assert "check-plugins" not in legacy
 

@@ -27,6 +27,12 @@ def lean(spec: df.ImageSpec) -> df.ImageSpec:
     return dataclasses.replace(spec, full_mlflow=False)
 
 
+@pytest.fixture
+def baked(lean: df.ImageSpec) -> df.ImageSpec:
+    """The lean spec of a baked image: the builder's own decision, which MLflow's text matches."""
+    return dataclasses.replace(lean, baked=True)
+
+
 @pytest.fixture(scope="module")
 def baked_text(tmp_path_factory: pytest.TempPathFactory) -> str:
     """What MLflow writes for a baked image (``mlflow models build-docker``) of the iris model."""
@@ -60,21 +66,21 @@ def test_full_mlflow_keeps_mlflows_line(mlflow_template_text: str, spec: df.Imag
     assert df.SLIM not in text
 
 
-def test_baked_model_deps_without_gevent(baked_text: str, lean: df.ImageSpec) -> None:
+def test_baked_model_deps_without_gevent(baked_text: str, baked: df.ImageSpec) -> None:
     assert "_install_pyfunc_deps" in baked_text  # MLflow's own step, which adds gunicorn[gevent]
-    text = df.customise(baked_text, lean)
+    text = df.customise(baked_text, baked)
     assert "_install_pyfunc_deps" not in text
     assert "C._install_model_dependencies_to_env('/opt/ml/model', env_manager='local')" in text
 
 
 def test_baked_flattened_lean_image_drops_its_installers(
-    baked_text: str, lean: df.ImageSpec
+    baked_text: str, baked: df.ImageSpec
 ) -> None:
-    flattened = df.customise(baked_text, dataclasses.replace(lean, build_ca=True))
+    flattened = df.customise(baked_text, dataclasses.replace(baked, build_ca=True))
     assert "RUN python -m pip uninstall -y -q pip setuptools wheel" in _lines(flattened)
-    layered = df.customise(baked_text, lean)
+    layered = df.customise(baked_text, baked)
     assert "pip uninstall" not in layered, "a layered image keeps the base's pip anyway"
-    full = df.customise(baked_text, dataclasses.replace(lean, build_ca=True, full_mlflow=True))
+    full = df.customise(baked_text, dataclasses.replace(baked, build_ca=True, full_mlflow=True))
     assert "pip uninstall" not in full
 
 
@@ -158,17 +164,17 @@ def test_env_and_labels_from_the_user(mlflow_template_text: str, spec: df.ImageS
 @pytest.mark.parametrize("bad", ["NOEQUALS", "=value", "two words=x"])
 def test_bad_env_is_one_clear_error(bad: str) -> None:
     from turing_image_builder.errors import OptionsError
-    from turing_image_builder.options import BuildOptions, validate
+    from turing_image_builder.options import resolve
 
     with pytest.raises(OptionsError, match="expected KEY=VALUE"):
-        validate(BuildOptions(env=(bad,)))
+        resolve({"env": (bad,)}, ["env"], {})
 
 
 def test_baked_images_check_the_model_once_at_build_time(
-    baked_text: str, mlflow_template_text: str, lean: df.ImageSpec
+    baked_text: str, mlflow_template_text: str, lean: df.ImageSpec, baked: df.ImageSpec
 ) -> None:
     """MLflow's requirement and Python-version checks run in the build; containers skip them."""
-    lines = _lines(df.customise(baked_text, lean))
+    lines = _lines(df.customise(baked_text, baked))
     model_at = next(i for i, line in enumerate(lines) if "_install_model_dependencies" in line)
     server_at = next(i for i, line in enumerate(lines) if line.startswith("RUN pip wheel"))
     check_at = next(
@@ -183,7 +189,7 @@ def test_baked_images_check_the_model_once_at_build_time(
     assert "check-model" not in template, "a template image gets its model at run time"
     assert "RUN turing-scoring-server check-plugins" in template, "its plugins are checked"
     assert contract.ENV_CHECK_MODEL_REQUIREMENTS not in template
-    legacy = df.customise(baked_text, dataclasses.replace(lean, legacy=True))
+    legacy = df.customise(baked_text, dataclasses.replace(baked, legacy=True))
     assert "check-model" not in legacy
 
 

@@ -164,7 +164,7 @@ def test_customisation_keys_in_config_resolve_relative_to_the_file(tmp_path: Pat
     assert resolved.timeout == 120
     assert resolved.apt_packages == ("libgomp1",)
     assert resolved.dockerfile_snippet == (tmp_path / "steps.Dockerfile",)
-    assert resolved.copy == (f"{tmp_path / 'data.json'}:/opt/ml/code/data.json",)
+    assert resolved.copy == (options.CopyItem(tmp_path / "data.json", "/opt/ml/code/data.json"),)
     assert resolved.nginx_server_snippet == (tmp_path / "nginx" / "headers.conf",)
 
 

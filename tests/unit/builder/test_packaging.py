@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import turing_image_builder
+from turing_image_builder.wheels import build_wheel
 
 PACKAGE = Path(__file__).resolve().parents[3] / "packages" / "image-builder"
 
 
 def test_wheel_has_py_typed_version_and_script(tmp_path: Path) -> None:
-    hatch = shutil.which("hatch", path=os.path.dirname(sys.executable)) or "hatch"
-    subprocess.run(
-        [hatch, "build", "-t", "wheel", str(tmp_path)], cwd=PACKAGE, check=True, capture_output=True
-    )
-    (wheel,) = tmp_path.glob("*.whl")
+    wheel = build_wheel(PACKAGE, tmp_path)
     assert wheel.name == f"turing_image_builder-{turing_image_builder.__version__}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())

@@ -13,9 +13,11 @@ from flask import Flask
 from mlflow.pyfunc import scoring_server
 from starlette.testclient import TestClient
 
+from tests.unit.server.wsgi_chain import layer
 from turing_scoring_server import ServedModel, Settings, create_app
 from turing_scoring_server.app.model import load
 from turing_scoring_server.errors import ModelLoadError
+from turing_scoring_server.middleware.timeouts import RequestTimeout
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -169,7 +171,7 @@ def test_ping_is_not_timed_and_answers_while_predictions_hold_every_thread(
     slow_served: ServedModel,
 ) -> None:
     app = create_app(slow_served, settings=Settings(request_timeout=1), entry_points=False)
-    timeout_layer = app.extensions["turing_scoring_server"]["request_timeout"]
+    timeout_layer = layer(app, RequestTimeout)
     timeout_layer.max_threads = 1  # one helper thread to saturate
     answers: list[int] = []
     hog = threading.Thread(

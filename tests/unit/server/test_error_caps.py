@@ -10,9 +10,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
+from tests.unit.server.wsgi_chain import layer
 from turing_scoring_server import Settings, create_app
-from turing_scoring_server.app.model import EXTENSION_KEY
 from turing_scoring_server.middleware.error_caps import MAX_ERROR_BYTES, ErrorBodyCap, cap
+from turing_scoring_server.middleware.timeouts import RequestTimeout
 
 
 def _serve(wsgi: Any, **builder: Any) -> tuple[str, dict[str, str], bytes]:
@@ -35,7 +36,7 @@ def test_mlflows_echo_of_a_record_with_50000_keys_is_cut_to_the_cap(iris_model: 
         "data": json.dumps({"dataframe_records": [record]}),
         "content_type": "application/json",
     }
-    inner = app.extensions[EXTENSION_KEY]["request_timeout"]  # the layer below the cap
+    inner = layer(app, RequestTimeout)  # the layer below the cap
     _, _, uncapped = _serve(inner, **request)
     status, headers, body = _serve(app.wsgi_app, **request)
 

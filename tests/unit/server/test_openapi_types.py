@@ -28,7 +28,9 @@ from openapi_spec_validator import validate
 
 from turing_scoring_server import Settings, create_app
 from turing_scoring_server.app import openapi
-from turing_scoring_server.app.plugins import LoadedRoute
+from turing_scoring_server.app.model import ServedModel
+from turing_scoring_server.app.plugins import LoadedRoute, Origin
+from turing_scoring_server.app.state import server_state
 
 _FIXTURES = Path(__file__).parents[2] / "fixtures" / "openapi_models"
 _ECHO = str(_FIXTURES / "echo_model_code.py")
@@ -435,12 +437,22 @@ def test_a_failure_anywhere_in_the_spec_leaves_a_minimal_valid_one(
     path = _save(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
     app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
     model = mlflow.pyfunc.load_model(str(path))
-    broken = LoadedRoute(rule=None, methods=("GET",), endpoint="nope", plugin="p")  # type: ignore[arg-type]
+    served = ServedModel(pyfunc=model, path="", input_schema=model.metadata.get_input_schema())
+    broken = LoadedRoute(
+        rule=None,  # type: ignore[arg-type]
+        methods=("GET",),
+        endpoint="nope",
+        plugin="p",
+        origin=Origin.ARGUMENT,
+    )
+    routes = [*server_state(app).routes, broken]
     with caplog.at_level(logging.WARNING, logger="turing_scoring_server.app.openapi"):
-        document = openapi.build(app, model.metadata, model.metadata.get_input_schema(), [broken])
+        document = openapi.build(app, routes, served)
     assert "could not be built" in caplog.text
     validate(document)
     assert "not described: TypeError" in document["paths"]["/invocations"]["post"]["description"]
+    assert set(document["paths"]) == {"/ping", "/health", "/version", "/metadata", "/metrics",
+                                      "/invocations"}  # fmt: skip
     openapi.register(app, document, docs_page=True)
     client = app.test_client()
     assert client.get("/openapi.json").json == document
@@ -452,7 +464,8 @@ def test_an_input_schema_that_is_not_one_is_described_as_open(tmp_path: Path) ->
     path = _save(tmp_path, ModelSignature(inputs=Schema([ColSpec("double", "x")])))
     app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
     model = mlflow.pyfunc.load_model(str(path))
-    document = openapi.build(app, model.metadata, "not a schema", [])
+    served = ServedModel(pyfunc=model, path="", input_schema="not a schema")
+    document = openapi.build(app, server_state(app).routes, served)
     validate(document)
     schema = _format(document, "dataframe_records")
     assert schema["description"].startswith("not described: input schema (AttributeError")
@@ -675,14 +688,12 @@ def test_a_plugin_schema_can_follow_the_model_or_leave_the_route_out(tmp_path: P
     path = _save(tmp_path, _two_doubles())
     app = create_app(str(path), settings=Settings(openapi=False), entry_points=False)
     app.register_blueprint(blueprint)
-    served = app.extensions["turing_scoring_server"]["model"]
+    served = server_state(app).models.current()
     routes = [
-        LoadedRoute(
-            rule="/per-model", methods=("POST",), endpoint="model_aware.per_model", plugin="p"
-        ),
-        LoadedRoute(rule="/never", methods=("POST",), endpoint="model_aware.never", plugin="p"),
+        LoadedRoute("/per-model", ("POST",), "model_aware.per_model", "p", Origin.ARGUMENT),
+        LoadedRoute("/never", ("POST",), "model_aware.never", "p", Origin.ARGUMENT),
     ]
-    document = openapi.build(app, served.metadata, served.input_schema, routes)
+    document = openapi.build(app, routes, served)
     validate(document)
     body = document["paths"]["/per-model"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"required": ["a", "b"]}

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,6 @@ def _wait_for(condition: object, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
-
-
-@pytest.fixture
-def socket_dir() -> Iterator[Path]:
-    # unix socket paths are limited to 108 bytes: pytest's tmp_path can be longer.
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="wd-"))
-    yield path
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
 
 
 def _answering(path: Path, answer: bytes | None) -> socket.socket:

@@ -17,6 +17,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.markup import escape
 
+from turing_scoring_server import contract
+
 from .errors import BuildError
 from .text import shorten
 
@@ -27,7 +29,9 @@ _NOISE = re.compile(r"^(---> |Removing intermediate container|Successfully )")
 _CACHED = "---> Using cache"
 
 # pip's answer when the index has no such server, and the way out of it.
-_NO_SERVER = re.compile(r"No matching distribution found for (turing-scoring-server\S*)")
+_NO_SERVER = re.compile(
+    rf"No matching distribution found for ({re.escape(contract.DISTRIBUTION)}\S*)"
+)
 
 
 def new_log() -> tuple[Path, IO[str]]:

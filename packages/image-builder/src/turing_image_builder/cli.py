@@ -11,19 +11,24 @@ import difflib
 import shutil
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 from rich.console import Console
 
+from turing_scoring_server import contract
+
 from . import context, options
 from .__about__ import __version__
 from .errors import BuilderError
+from .option_model import OPTIONS, Kind, Option
 
 PROG = "turing-image-build"
 _err = Console(stderr=True, highlight=False)
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 class _BuildByDefault(click.Group):
@@ -56,168 +61,38 @@ def cli() -> None:
 _PATH = click.Path(path_type=Path)
 
 
+def _click_option(option: Option) -> Callable[[FC], FC]:
+    """The click option for one entry of the option model.
+
+    Types stay loose (a string, an int, a path) on purpose: every value, from a flag or from the
+    config file, is checked once in :func:`options.resolve`, so both say the same thing.
+    """
+    kwargs: dict[str, Any] = {"help": option.help or None, "default": option.default}
+    if option.show_default:
+        kwargs["show_default"] = True
+    if option.kind is Kind.FLAG:
+        kwargs["is_flag"] = True
+    elif option.kind is Kind.INT:
+        kwargs["type"] = click.INT
+    elif option.kind is Kind.PATH:
+        kwargs["type"] = _PATH
+    elif option.kind is Kind.CHOICE:
+        kwargs["type"] = click.Choice(option.choices)
+    if option.multiple:
+        kwargs["multiple"] = True
+        kwargs.pop("default")
+    return click.option(*option.decls, **kwargs)
+
+
+def _option_model(command: FC) -> FC:
+    """Every option of :data:`option_model.OPTIONS`, in their order in ``--help``."""
+    for option in reversed(OPTIONS):
+        command = _click_option(option)(command)
+    return command
+
+
 @cli.command("build")
-@click.option(
-    "--tag",
-    "-t",
-    default=options.DEFAULT_TAG,
-    show_default=True,
-    help="Image reference (full ref with --push).",
-)
-@click.option(
-    "--model-uri",
-    "-m",
-    default=None,
-    help="Bake this model in (any URI MLflow takes); without it: the template image.",
-)
-@click.option(
-    "--base-image",
-    default=None,
-    help="Base image (python>=3.10 and pip) [default: MLflow's choice].",
-)
-@click.option(
-    "--env-manager", type=click.Choice(options.ENV_MANAGERS), default="local", show_default=True
-)
-@click.option(
-    "--install-java/--no-install-java",
-    default=None,
-    help="Install Java (MLflow decides by default).",
-)
-@click.option(
-    "--extra-pip",
-    multiple=True,
-    help="Extra pip requirement or local wheel (repeatable), e.g. your endpoint plugin.",
-)
-@click.option("--network", default=None, help="Network for RUN steps during the build.")
-@click.option("--platform", default=None, help="Target platform, e.g. linux/amd64.")
-@click.option("--index-url", default=None, help="pip index for every install in the build.")
-@click.option("--extra-index-url", multiple=True, help="Extra pip index (repeatable).")
-@click.option(
-    "--build-ca-bundle",
-    type=_PATH,
-    default=None,
-    help="CA bundle trusted during the build only (never in a layer).",
-)
-@click.option(
-    "--runtime-ca-bundle",
-    type=_PATH,
-    default=None,
-    help="CA bundle copied into the image and trusted at run time.",
-)
-@click.option(
-    "--dockerfile-only",
-    type=_PATH,
-    default=None,
-    help="Write the build context to DIR and stop (no engine needed).",
-)
-@click.option("--push", is_flag=True, default=False, help="Push to the registry named in --tag.")
-@click.option(
-    "--ecr",
-    is_flag=True,
-    default=False,
-    help="Push to AWS ECR (boto3 auth, repository created when missing).",
-)
-@click.option("--region", default=None, help="AWS region for --ecr.")
-@click.option(
-    "--repository", default=None, help="ECR repository for --ecr [default: the --tag's name]."
-)
-@click.option(
-    "--server-version",
-    default=None,
-    help="Server version or specifier [default: the installed server's version].",
-)
-@click.option(
-    "--server-wheel", type=_PATH, default=None, help="Install the server from this wheel."
-)
-@click.option(
-    "--server-source",
-    type=_PATH,
-    default=None,
-    help="Build the server wheel from this source directory (hatch).",
-)
-@click.option(
-    "--mlflow-version", default=None, help="MLflow in the image [default: the builder's own]."
-)
-@click.option(
-    "--legacy/--no-legacy",
-    default=None,
-    help="Wire into MLflow < 2.21's own entrypoint [default: auto].",
-)
-@click.option(
-    "--env",
-    multiple=True,
-    help="KEY=VALUE set in the image (repeatable), e.g. TURING_NGINX_PROXY_TIMEOUT=120; "
-    "docker run -e still overrides it.",
-)
-@click.option("--label", multiple=True, help="KEY=VALUE image label (repeatable).")
-@click.option(
-    "--full-mlflow",
-    is_flag=True,
-    default=None,
-    help="Install the whole mlflow distribution (tracking server, UI, pyarrow...) instead of "
-    "the lean mlflow-skinny.",
-)
-@click.option(
-    "--timeout",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Seconds a request may take; raises the app's, gunicorn's and nginx's limits together "
-    "[default: 60, MLflow's].",
-)
-@click.option(
-    "--max-body-size",
-    default=None,
-    help="Largest request body nginx accepts, e.g. 500m [default: 100m].",
-)
-@click.option(
-    "--apt-packages",
-    multiple=True,
-    help="Debian packages to install (repeatable, or space/comma separated), e.g. libgomp1.",
-)
-@click.option(
-    "--dockerfile-snippet",
-    type=_PATH,
-    multiple=True,
-    help="Dockerfile lines inserted after the model's dependencies, before the server "
-    "(repeatable; no FROM, ENTRYPOINT or CMD).",
-)
-@click.option(
-    "--copy",
-    multiple=True,
-    help="SRC:DEST file or directory copied into the image (repeatable), before the snippets.",
-)
-@click.option(
-    "--nginx-server-snippet",
-    type=_PATH,
-    multiple=True,
-    help="nginx directives for the server block (repeatable); checked with nginx -t.",
-)
-@click.option(
-    "--nginx-location-snippet",
-    type=_PATH,
-    multiple=True,
-    help="nginx directives for every proxied location (repeatable); checked with nginx -t.",
-)
-@click.option(
-    "--nginx-template",
-    type=_PATH,
-    default=None,
-    help="Your whole nginx.conf template (last resort; see the docs); checked with nginx -t.",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=_PATH,
-    default=None,
-    help="TOML file with [tool.turing-image-build] [default: ./pyproject.toml].",
-)
-@click.option(
-    "--verbose",
-    "-v",
-    is_flag=True,
-    default=False,
-    help="Print the build's whole output as it runs, and tracebacks with errors.",
-)
+@_option_model
 @click.pass_context
 def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any) -> None:
     """Build (and optionally push) an image."""
@@ -279,7 +154,7 @@ def build_command(ctx: click.Context, /, config_file: Path | None, **flags: Any)
     "--model",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Model directory mounted at /opt/ml/model (omit for images with a baked model).",
+    help=f"Model directory mounted at {contract.MODEL_PATH} (omit for images with a baked model).",
 )
 @click.option(
     "--slow-payload",

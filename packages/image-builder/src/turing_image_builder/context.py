@@ -37,12 +37,13 @@ from . import dockerfile as df
 from . import versions
 from .__about__ import __version__
 from .errors import BuilderError, OptionsError
-from .options import BuildOptions, apt_package_names, copy_pairs
+from .options import BuildOptions
 from .text import shorten
+from .wheels import build_wheel, hatch_executable
 
 LABEL_PREFIX = "com.turintech.image-builder"
-
-_ENTRY_ENV_MANAGER = re.compile(r"_(?:serve|init)\((?:sys\.argv\[1\], )?'(\w+)'\)")
+_LOCAL = contract.MODEL_ENV_MANAGERS[0]
+"""The env manager baked and legacy images need: the model's dependencies in the image's Python."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ class Plan:
     legacy: bool
     server_requirement: str | None
     """Index requirement for the server, or None when a local wheel or source is used."""
-    snippets: tuple[str, ...] = ()
-    """The ``--dockerfile-snippet`` texts, read and checked once, before anything is written."""
+    snippets: tuple[tuple[df.Instruction, ...], ...] = ()
+    """The ``--dockerfile-snippet`` files, read, parsed and checked once, before anything is
+    written; rendered as they are."""
     server_dir: Path | None = None
     """Source directory the installed server came from (PEP 610): its wheel is built into the
     context, as ``--server-source`` would, but with pip (no hatch needed)."""
@@ -142,7 +144,7 @@ def classify_origin(version: str, direct_url: str | None) -> ServerOrigin:
 def plan(options: BuildOptions) -> Plan:
     """Check versions and modes without side effects, so bad options fail before any work."""
     versions.check_contract()
-    if options.baked and options.env_manager != "local":
+    if options.baked and options.env_manager != _LOCAL:
         # MLflow installs a baked model's dependencies into /opt/activate's environment, but the
         # server (0.1) only activates environments it creates at start-up: it would serve the
         # model from the image's Python, without them.
@@ -154,7 +156,7 @@ def plan(options: BuildOptions) -> Plan:
         )
     mine = builder_mlflow_version()
     choice = versions.decide_mlflow(options.mlflow_version, mine, options.legacy)
-    if choice.legacy and options.env_manager != "local":
+    if choice.legacy and options.env_manager != _LOCAL:
         raise OptionsError(
             f"legacy images with --env-manager {options.env_manager}: MLflow's own entrypoint "
             "would start gunicorn in the model's environment, where the server is not installed; "
@@ -165,7 +167,7 @@ def plan(options: BuildOptions) -> Plan:
         urls = _index_urls(options)
         found, where = index_versions("mlflow-skinny", urls, options.build_ca_bundle)
         skinny = versions.decide_skinny(choice.version, found, where)
-    if skinny.like is not None and not options.baked and options.env_manager != "local":
+    if skinny.like is not None and not options.baked and options.env_manager != _LOCAL:
         raise OptionsError(
             f"MLflow {choice.version} has no mlflow-skinny on the index, and a template image with "
             f"--env-manager {options.env_manager} installs the model's mlflow=={choice.version} "
@@ -403,24 +405,22 @@ def _mlflow_dockerfile(options: BuildOptions, out: Path) -> str:
 
 def _build_server_wheel(source: Path, wheels: Path) -> str:
     """``hatch build -t wheel`` the server's source into the context; return the wheel's name."""
-    before = set(os.listdir(wheels))
-    hatch = shutil.which("hatch") or shutil.which("hatch", path=os.path.dirname(sys.executable))
-    if hatch is None:
+    if hatch_executable() is None:
         raise OptionsError(
             "--server-source needs hatch: pip install 'turing-image-builder[source]'"
         )
-    proc = subprocess.run(
-        [hatch, "build", "-t", "wheel", str(wheels)], cwd=source, capture_output=True, text=True
-    )
-    built = sorted(set(os.listdir(wheels)) - before)
-    if proc.returncode != 0 or len(built) != 1:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel produced"]
-        raise BuilderError(f"cannot build a wheel from --server-source {source}: {detail[0]}")
-    name, version = versions.wheel_version(built[0])
+    try:
+        built = build_wheel(source, wheels)
+    except BuilderError as exc:
+        # Same one line as before the helper existed, naming the option the user gave.
+        raise BuilderError(
+            str(exc).replace(f"from {source}:", f"from --server-source {source}:", 1)
+        ) from exc
+    name, version = versions.wheel_version(built.name)
     if name != contract.DISTRIBUTION:
         raise OptionsError(f"--server-source {source} builds {name}, not {contract.DISTRIBUTION}")
     versions.check_server_version(version, "--server-source")
-    return built[0]
+    return built.name
 
 
 def _pip_server_wheel(source: Path, wheels: Path) -> str:
@@ -477,10 +477,6 @@ def _needs_skops(options: BuildOptions, out: Path) -> bool:
     return True
 
 
-def _pairs(items: tuple[str, ...]) -> dict[str, str]:
-    return {k.strip(): v for k, _, v in (item.partition("=") for item in items)}
-
-
 def write(
     options: BuildOptions,
     the_plan: Plan,
@@ -509,8 +505,6 @@ def _write(
     options: BuildOptions, the_plan: Plan, out: Path, base_env: tuple[str, ...] | None
 ) -> Context:
     mlflow_text = _mlflow_dockerfile(options, out)
-    match = _ENTRY_ENV_MANAGER.search(mlflow_text)
-    env_manager = match.group(1) if match else options.env_manager
 
     wheels = out / df.WHEELS_DIR
     wheels.mkdir()
@@ -572,7 +566,8 @@ def _write(
     spec = df.ImageSpec(
         mlflow_version=the_plan.mlflow_version,
         builder_mlflow_version=the_plan.builder_mlflow_version,
-        env_manager=env_manager,
+        env_manager=options.env_manager,
+        baked=options.baked,
         legacy=the_plan.legacy,
         server_install=server_install,
         index_packages=tuple(index),
@@ -581,11 +576,11 @@ def _write(
         extra_index_urls=options.extra_index_url,
         runtime_ca=options.runtime_ca_bundle is not None,
         build_ca=options.build_ca_bundle is not None,
-        labels={**_labels(options, the_plan, server), **_pairs(options.label)},
-        env={**settings, **_pairs(options.env)},
+        labels={**_labels(options, the_plan, server), **dict(options.label)},
+        env={**settings, **dict(options.env)},
         full_mlflow=options.full_mlflow,
         skinny_like=the_plan.skinny_like,
-        apt_packages=tuple(apt_package_names(options.apt_packages)),
+        apt_packages=options.apt_packages,
         user_copies=copies,
         user_snippets=snippets,
         nginx_files=nginx_files,
@@ -600,21 +595,19 @@ def _write(
 def _user_files(options: BuildOptions, out: Path) -> tuple[tuple[str, str], ...]:
     """``--copy`` sources into numbered context directories (same names never clash)."""
     pairs = []
-    for i, (src, dest) in enumerate(copy_pairs(options.copy), 1):
+    for i, item in enumerate(options.copy, 1):
         where = out / df.USER_FILES_DIR / str(i)
         where.mkdir(parents=True)
-        if src.is_dir():
-            shutil.copytree(src, where / src.name, symlinks=True)
+        if item.src.is_dir():
+            shutil.copytree(item.src, where / item.src.name, symlinks=True)
         else:
-            shutil.copy2(src, where / src.name)
-        pairs.append((f"{df.USER_FILES_DIR}/{i}/{src.name}", dest))
+            shutil.copy2(item.src, where / item.src.name)
+        pairs.append((f"{df.USER_FILES_DIR}/{i}/{item.src.name}", item.dest))
     return tuple(pairs)
 
 
-def _read_snippet(path: Path) -> str:
-    text = path.read_text(encoding="utf-8")
-    df.check_snippet(text, str(path))
-    return text
+def _read_snippet(path: Path) -> tuple[df.Instruction, ...]:
+    return tuple(df.check_snippet(path.read_text(encoding="utf-8"), str(path)))
 
 
 def _nginx_files(options: BuildOptions, out: Path) -> bool:

@@ -73,8 +73,13 @@ SLIM = (
     "-o \\( -type f \\( -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.c' "
     "-o -name '*.cpp' -o -name '*.h' -o -name '*.hpp' \\) -exec rm -f {} + \\)"
 )
+# MLflow's own baked-model step (its text, with our model path and env manager in it).
+_LOCAL = contract.MODEL_ENV_MANAGERS[0]
 _PYFUNC_DEPS = re.compile(
-    r"C\._install_pyfunc_deps\('/opt/ml/model', install_mlflow=False, env_manager='local'\)"
+    re.escape(
+        f"C._install_pyfunc_deps('{contract.MODEL_PATH}', install_mlflow=False, "
+        f"env_manager='{_LOCAL}')"
+    )
 )
 
 
@@ -101,7 +106,12 @@ class ImageSpec:
 
     mlflow_version: str
     builder_mlflow_version: str
-    env_manager: str = "local"
+    env_manager: str = _LOCAL
+    """The model environment's manager; the builder's own choice (``--env-manager``), the one
+    it hands MLflow, never read back from MLflow's text."""
+    baked: bool = False
+    """The model is copied in at build time (``--model-uri``): it is checked in the build, and a
+    lean layered image may drop its installers."""
     legacy: bool = False
     server_install: str = f"{contract.DISTRIBUTION}"
     """The server as pip takes it: a requirement from the index or a wheel path inside the image."""
@@ -113,7 +123,6 @@ class ImageSpec:
     extra_index_urls: tuple[str, ...] = ()
     runtime_ca: bool = False
     build_ca: bool = False
-    gunicorn_cmd_args: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     """Users' ``--env``: set after ours, so they win; ``docker run -e`` still overrides them."""
@@ -126,8 +135,9 @@ class ImageSpec:
     """``--apt-packages``: installed right after the base, before MLflow's own steps."""
     user_copies: tuple[tuple[str, str], ...] = ()
     """``--copy``: (path in the context, destination in the image)."""
-    user_snippets: tuple[str, ...] = ()
-    """``--dockerfile-snippet`` texts, inserted before nginx and the server."""
+    user_snippets: tuple[Sequence[Instruction], ...] = ()
+    """``--dockerfile-snippet`` instructions (parsed once, by :func:`check_snippet`), inserted
+    before nginx and the server."""
     nginx_files: bool = False
     """The context has ``NGINX_DIR`` (users' nginx snippets and/or template) to copy in."""
     nginx_template: bool = False
@@ -290,7 +300,7 @@ def model_deps_without_gevent(instruction: Instruction) -> Instruction:
     requirements) + ``pip install gunicorn[gevent]``; we call the former, MLflow's own code.
     """
     text = _PYFUNC_DEPS.sub(
-        "C._install_model_dependencies_to_env('/opt/ml/model', env_manager='local')",
+        f"C._install_model_dependencies_to_env('{contract.MODEL_PATH}', env_manager='{_LOCAL}')",
         instruction.text,
     )
     return Instruction(f"{text} \\\n && {SLIM}")
@@ -311,7 +321,7 @@ def model_check_steps() -> list[Instruction]:
             "# turing-image-builder: MLflow's model checks (requirements, Python version) run "
             "here once, not at every start; the app, plugins and hooks are built as at start-up"
         ),
-        Instruction(f"RUN turing-scoring-server check-model --plugins \\\n && {NO_TELEMETRY_ID}"),
+        Instruction(f"RUN {shlex.join(contract.CHECK_MODEL_COMMAND)} \\\n && {NO_TELEMETRY_ID}"),
         Instruction(f"ENV {contract.ENV_CHECK_MODEL_REQUIREMENTS}=false"),
     ]
 
@@ -323,7 +333,7 @@ def plugin_check_steps() -> list[Instruction]:
             "# turing-image-builder: endpoint plugins and app hooks imported and registered as "
             "at start-up, so a broken one fails the build"
         ),
-        Instruction(f"RUN turing-scoring-server check-plugins \\\n && {NO_TELEMETRY_ID}"),
+        Instruction(f"RUN {shlex.join(contract.CHECK_PLUGINS_COMMAND)} \\\n && {NO_TELEMETRY_ID}"),
     ]
 
 
@@ -384,7 +394,7 @@ def server_steps(spec: ImageSpec) -> list[Instruction]:
     commands.append(
         f"pip install --find-links {wheelhouse} " + " ".join(shlex.quote(p) for p in install)
     )
-    commands.append(f"{contract.ENTRYPOINT[0]} -c 'import turing_scoring_server.contract'")
+    commands.append(f"{contract.ENTRYPOINT[0]} -c {shlex.quote(contract.IMPORT_CHECK)}")
     if not spec.full_mlflow:
         commands.append(SLIM)
     return [
@@ -430,7 +440,7 @@ def legacy_nginx_step() -> list[Instruction]:
             "# turing-image-builder: MLflow < 2.21 starts nginx with its packaged conf; "
             "render ours over it"
         ),
-        Instruction(f'RUN turing-scoring-server render-nginx --legacy --check -o "$({where})"'),
+        Instruction(f'RUN {shlex.join(contract.RENDER_NGINX_LEGACY_COMMAND)} "$({where})"'),
     ]
 
 
@@ -444,7 +454,7 @@ def legacy_gunicorn_args(extra: str = "") -> str:
     second ``--`` included, is positional, so gunicorn gets ``[our app, "--", MLflow's app]``
     and serves ours. Options (``extra``) must stay before that ``--``.
     """
-    options = f"-c python:turing_scoring_server.gunicorn_config {extra}".strip()
+    options = f"-c {contract.GUNICORN_CONFIG} {extra}".strip()
     return f"{options} -- {contract.WSGI_APP}"
 
 
@@ -491,9 +501,9 @@ def user_steps(spec: ImageSpec) -> list[Instruction]:
     if spec.user_copies:
         out.append(Instruction("# turing-image-builder: extra files (--copy)"))
         out += [Instruction(f"COPY {_json_args(src, dest)}") for src, dest in spec.user_copies]
-    for i, text in enumerate(spec.user_snippets, 1):
+    for i, snippet in enumerate(spec.user_snippets, 1):
         out.append(Instruction(f"# turing-image-builder: your Dockerfile snippet {i} starts"))
-        out += parse(text)
+        out += snippet
         out.append(Instruction(f"# turing-image-builder: your Dockerfile snippet {i} ends"))
     return out
 
@@ -519,7 +529,7 @@ def nginx_check_steps(spec: ImageSpec) -> list[Instruction]:
         out.append(
             Instruction("# turing-image-builder: nginx -t on the configuration this image serves")
         )
-        out.append(Instruction("RUN turing-scoring-server render-nginx --check"))
+        out.append(Instruction(f"RUN {shlex.join(contract.RENDER_NGINX_CHECK_COMMAND)}"))
     return out
 
 
@@ -559,19 +569,19 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         if x.keyword == "RUN" and _PYFUNC_DEPS.search(x.text):
             ins[i] = model_deps_without_gevent(x)
 
+    # MLflow's env-creation line is only the anchor; whether the model is baked is our decision.
     env_at = _index_of(ins, f"ENV {contract.ENV_DISABLE_ENV_CREATION}=", "env-creation ENV")
-    baked = ins[env_at].text.split("=", 1)[1].strip().lower() == "true"
-    installers = drop_installers() if baked and not spec.full_mlflow and spec.build_ca else []
+    installers = drop_installers() if spec.baked and not spec.full_mlflow and spec.build_ca else []
     checks = []
     if not spec.legacy:
-        checks = model_check_steps() if baked else plugin_check_steps()
+        checks = model_check_steps() if spec.baked else plugin_check_steps()
     ins[env_at:env_at] = user_steps(spec) + nginx_step() + server_steps(spec) + installers
 
     entry_at = _index_of(ins, "ENTRYPOINT", "ENTRYPOINT")
     tail: list[Instruction] = []
-    gunicorn = (
-        legacy_gunicorn_args(spec.gunicorn_cmd_args) if spec.legacy else spec.gunicorn_cmd_args
-    )
+    # Non-legacy images leave it empty: the server's defaults live in its gunicorn config
+    # module, and users set it with --env or docker run -e.
+    gunicorn = legacy_gunicorn_args() if spec.legacy else ""
     tail.append(
         Instruction("# turing-image-builder: run-time settings; override with docker run -e")
     )
@@ -599,11 +609,15 @@ def customise(mlflow_text: str, spec: ImageSpec) -> str:
         # Exec form: the server is PID 1 and gets SageMaker's SIGTERM; SageMaker appends "serve".
         ins[entry_at] = Instruction("ENTRYPOINT " + json.dumps(list(contract.ENTRYPOINT)))
     ins[entry_at:entry_at] = tail
-    text = render(ins)
-    return flatten_with_build_ca(text, spec.base_env) if spec.build_ca else text
+    return render(flatten(ins, spec.base_env) if spec.build_ca else ins)
 
 
 def flatten_with_build_ca(text: str, base_env: Sequence[str] | None = None) -> str:
+    """:func:`flatten` for a Dockerfile given as text (one written by hand or by MLflow)."""
+    return render(flatten(parse(text), base_env))
+
+
+def flatten(ins: Sequence[Instruction], base_env: Sequence[str] | None = None) -> list[Instruction]:
     """Two stages so a build-time CA bundle never lands in a layer of the final image.
 
     The classic builder (all the docker SDK drives) has no ``RUN --mount=type=secret``, and a file
@@ -613,9 +627,9 @@ def flatten_with_build_ca(text: str, base_env: Sequence[str] | None = None) -> s
     WORKDIR, ENTRYPOINT...). When the base image's ``ENV`` is known (``base_env``), the final
     stage is ``FROM scratch`` with those re-declared, so the base's files are not stored twice;
     otherwise it copies over the base. Trade-off: the final image is one layer, so pushes resend
-    it whole; the build stage's layers still cache every step.
+    it whole; the build stage's layers still cache every step. Works on the instructions
+    :func:`customise` built, so nothing it decided is re-read from rendered text.
     """
-    ins = parse(text)
     froms = [i for i, x in enumerate(ins) if x.keyword == "FROM"]
     if len(froms) != 1:
         raise DockerfileError("--build-ca-bundle supports single-stage Dockerfiles only")
@@ -655,7 +669,7 @@ def flatten_with_build_ca(text: str, base_env: Sequence[str] | None = None) -> s
             Instruction(f"COPY --from={BUILD_STAGE} / /"),
         ]
     final = [*start, *(x for x in body if x.keyword in _CONFIG_KEYWORDS)]
-    return render([*head, *build, *final])
+    return [*head, *build, *final]
 
 
 def _env_pair(entry: str) -> str:

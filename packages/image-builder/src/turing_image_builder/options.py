@@ -1,9 +1,14 @@
 """Typed build options, and their merge from ``[tool.turing-image-build]`` config and CLI flags.
 
 Precedence: a flag given on the command line wins, then the config file (``--config FILE`` or
-``./pyproject.toml``), then the defaults below. Config keys are the long flag names without the
+``./pyproject.toml``), then the defaults. Config keys are the long flag names without the
 dashes prefix (``base-image``, ``extra-pip = [...]``); relative paths in a config file are read
-relative to that file, so a project's settings work from any directory.
+relative to that file, so a project's settings work from any directory. Which keys exist and how
+each is coerced comes from :mod:`option_model`; every raw value is parsed here, once, into the
+typed field of :class:`BuildOptions` (``--copy`` into :class:`CopyItem`, ``--env`` into pairs...).
+Two options that set the same image setting (``--timeout`` and ``--env
+MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT=...``) are refused together rather than one silently
+winning.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,15 +24,24 @@ from urllib.parse import urlsplit
 from turing_scoring_server import contract
 
 from .errors import OptionsError
+from .option_model import BY_NAME, CONFIG_KEYS, OPTIONS, Kind
+from .option_model import DEFAULT_TAG as DEFAULT_TAG  # re-exported: options.DEFAULT_TAG
+from .option_model import ENV_MANAGERS as ENV_MANAGERS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
-DEFAULT_TAG = "c7-mlflow-pyfunc-sagemaker"
 CONFIG_TABLE = ("tool", "turing-image-build")
-ENV_MANAGERS = ("local", "virtualenv", "conda")
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    """One ``--copy SRC:DEST``: a source on this machine, an absolute destination in the image."""
+
+    src: Path
+    dest: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,7 @@ class BuildOptions:
     tag: str = DEFAULT_TAG
     model_uri: str | None = None
     base_image: str | None = None
-    env_manager: str = "local"
+    env_manager: str = ENV_MANAGERS[0]
     install_java: bool | None = None
     extra_pip: tuple[str, ...] = ()
     network: str | None = None
@@ -57,15 +71,17 @@ class BuildOptions:
     mlflow_version: str | None = None
     legacy: bool | None = None
     full_mlflow: bool = False
-    env: tuple[str, ...] = ()
-    label: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    """``--env KEY=VALUE`` pairs, in the order given (a later KEY wins, as in a Dockerfile)."""
+    label: tuple[tuple[str, str], ...] = ()
     timeout: int | None = None
     """Seconds a request may take, end to end (app, gunicorn and nginx raised together)."""
     max_body_size: str | None = None
     apt_packages: tuple[str, ...] = ()
+    """Debian package names, split and de-duplicated (``--apt-packages "a b,c"`` is three)."""
     dockerfile_snippet: tuple[Path, ...] = ()
-    copy: tuple[str, ...] = ()
-    """``SRC:DEST`` pairs; ``SRC`` resolved against the config file's directory when relative."""
+    copy: tuple[CopyItem, ...] = ()
+    """``SRC`` resolved against the config file's directory when relative."""
     nginx_server_snippet: tuple[Path, ...] = ()
     nginx_location_snippet: tuple[Path, ...] = ()
     nginx_template: Path | None = None
@@ -77,22 +93,7 @@ class BuildOptions:
         return self.model_uri is not None
 
 
-_PATHS = {
-    "build_ca_bundle",
-    "runtime_ca_bundle",
-    "dockerfile_only",
-    "server_wheel",
-    "server_source",
-    "nginx_template",
-}
-_PATH_LISTS = {"dockerfile_snippet", "nginx_server_snippet", "nginx_location_snippet"}
-_LISTS = {"extra_pip", "extra_index_url", "env", "label", "apt_packages", "copy", *_PATH_LISTS}
-_INTS = {"timeout"}
-_BOOLS = {"install_java", "push", "ecr", "legacy", "full_mlflow", "verbose"}
-_NOT_IN_CONFIG = {"verbose"}
-KEYS: tuple[str, ...] = tuple(
-    f.name.replace("_", "-") for f in fields(BuildOptions) if f.name not in _NOT_IN_CONFIG
-)
+KEYS: tuple[str, ...] = CONFIG_KEYS
 """Keys accepted in ``[tool.turing-image-build]``."""
 
 
@@ -135,28 +136,28 @@ def load_config(path: Path | None) -> dict[str, Any]:
 
 
 def _coerce(path: Path, key: str, value: Any) -> Any:
-    name = key.replace("-", "_")
-    if name in _LISTS:
+    option = BY_NAME[key.replace("-", "_")]
+    if option.multiple:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise OptionsError(f"{path}: {key} must be a string or a list of strings")
-        if name in _PATH_LISTS:
+        if option.kind is Kind.PATH:
             return tuple(_relative_to(path, v) for v in value)
-        if name == "copy":
+        if option.name == "copy":
             return tuple(_copy_relative_to(path, v) for v in value)
         return tuple(value)
-    if name in _INTS:
+    if option.kind is Kind.INT:
         if not isinstance(value, int) or isinstance(value, bool):
             raise OptionsError(f"{path}: {key} must be an integer")
         return value
-    if name in _BOOLS:
+    if option.kind in (Kind.FLAG, Kind.SWITCH):
         if not isinstance(value, bool):
             raise OptionsError(f"{path}: {key} must be true or false")
         return value
     if not isinstance(value, str):
         raise OptionsError(f"{path}: {key} must be a string")
-    if name in _PATHS:
+    if option.kind is Kind.PATH:
         return _relative_to(path, value)
     return value
 
@@ -170,15 +171,20 @@ def _copy_relative_to(config: Path, value: str) -> str:
     return f"{_relative_to(config, src)}:{dest}" if sep and src else value
 
 
-def copy_pairs(items: Sequence[str]) -> list[tuple[Path, str]]:
-    """``--copy SRC:DEST`` items as (source path, absolute destination in the image)."""
-    pairs = []
-    for item in items:
-        src, sep, dest = item.rpartition(":")
-        if not sep or not src or not dest.startswith("/"):
-            raise OptionsError(f"--copy {item!r}: expected SRC:DEST with an absolute DEST")
-        pairs.append((Path(src), dest))
-    return pairs
+def parse_copy(item: str) -> CopyItem:
+    """One ``--copy SRC:DEST`` (the last ``:`` splits, so a Windows-free SRC may hold one)."""
+    src, sep, dest = item.rpartition(":")
+    if not sep or not src or not dest.startswith("/"):
+        raise OptionsError(f"--copy {item!r}: expected SRC:DEST with an absolute DEST")
+    return CopyItem(Path(src), dest)
+
+
+def parse_pair(flag: str, item: str) -> tuple[str, str]:
+    """One ``--env`` / ``--label`` ``KEY=VALUE`` (the value may hold ``=``; the key no spaces)."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip() or any(c.isspace() for c in key):
+        raise OptionsError(f"{flag} {item!r}: expected KEY=VALUE")
+    return key, value
 
 
 def apt_package_names(items: Sequence[str]) -> list[str]:
@@ -197,33 +203,44 @@ _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*(?::[a-z0-9-]+)?(?:=[A-Za-z0-9.+~:
 def resolve(
     flags: Mapping[str, Any], given: Sequence[str], config: Mapping[str, Any]
 ) -> BuildOptions:
-    """Merge ``config`` under the flags the user actually ``given``; then check the result.
+    """Merge ``config`` under the flags the user actually ``given``; parse; then check the result.
 
     ``flags`` holds every CLI value (defaults included); only names in ``given`` beat the config,
     so a default never hides a configured value.
     """
-    values: dict[str, Any] = {}
-    for f in fields(BuildOptions):
-        if f.name in given and f.name in flags:
-            values[f.name] = flags[f.name]
-        elif f.name in config:
-            values[f.name] = config[f.name]
-        elif (f.name in flags and flags[f.name] is not None and f.name not in _LISTS) or (
-            f.name in flags and f.name in _LISTS and flags[f.name]
-        ):
-            values[f.name] = flags[f.name]
-    for name in _LISTS:
-        if name in values:
-            values[name] = tuple(values[name])
-    for name in _PATHS:
-        if values.get(name) is not None:
-            values[name] = Path(values[name])
-    for name in _PATH_LISTS:
-        if name in values:
-            values[name] = tuple(Path(v) for v in values[name])
-    options = BuildOptions(**values)
+    raw: dict[str, Any] = {}
+    for option in OPTIONS:
+        name = option.name
+        if not option.in_options:
+            continue
+        if name in given and name in flags:
+            raw[name] = flags[name]
+        elif name in config:
+            raw[name] = config[name]
+        elif name in flags and (flags[name] if option.multiple else flags[name] is not None):
+            raw[name] = flags[name]
+    options = BuildOptions(**{name: _parse(name, value) for name, value in raw.items()})
     validate(options)
     return options
+
+
+def _parse(name: str, value: Any) -> Any:
+    """A raw flag or config value into the type of its :class:`BuildOptions` field."""
+    option = BY_NAME[name]
+    if option.multiple:
+        items = tuple(value)
+        if name == "copy":
+            return tuple(parse_copy(str(v)) for v in items)
+        if name in ("env", "label"):
+            return tuple(parse_pair(option.flag, str(v)) for v in items)
+        if name == "apt_packages":
+            return tuple(apt_package_names(items))
+        if option.kind is Kind.PATH:
+            return tuple(Path(v) for v in items)
+        return items
+    if option.kind is Kind.PATH and value is not None:
+        return Path(value)
+    return value
 
 
 def validate(options: BuildOptions) -> None:
@@ -263,21 +280,16 @@ def validate(options: BuildOptions) -> None:
         for snippet in paths:
             if not snippet.is_file():
                 raise OptionsError(f"{flag} {snippet}: no such file")
-    for src, _ in copy_pairs(options.copy):
-        if not src.exists():
-            raise OptionsError(f"--copy {src}: no such file or directory")
-    apt_package_names(options.apt_packages)
+    for item in options.copy:
+        if not item.src.exists():
+            raise OptionsError(f"--copy {item.src}: no such file or directory")
     if options.timeout is not None and options.timeout < 1:
         raise OptionsError(f"--timeout {options.timeout}: give a positive number of seconds")
     if options.max_body_size is not None and not contract.is_nginx_size(options.max_body_size):
         raise OptionsError(
             f"--max-body-size {options.max_body_size!r}: expected a size such as 100m, 512k or 0"
         )
-    for flag, items in (("--env", options.env), ("--label", options.label)):
-        for item in items:
-            key, sep, _ = item.partition("=")
-            if not sep or not key.strip() or any(c.isspace() for c in key):
-                raise OptionsError(f"{flag} {item!r}: expected KEY=VALUE")
+    _refuse_conflicts(options)
     for flag, urls in (
         ("--index-url", (options.index_url,) if options.index_url else ()),
         ("--extra-index-url", options.extra_index_url),
@@ -289,9 +301,9 @@ def validate(options: BuildOptions) -> None:
                     "environment (PIP_INDEX_URL); use a credential-free mirror, or a build with "
                     "--dockerfile-only and your own secret handling"
                 )
-    for item in options.extra_pip:
-        if item.endswith(".whl") and not Path(item).is_file():
-            raise OptionsError(f"--extra-pip {item}: no such wheel file")
+    for requirement in options.extra_pip:
+        if requirement.endswith(".whl") and not Path(requirement).is_file():
+            raise OptionsError(f"--extra-pip {requirement}: no such wheel file")
     if options.dockerfile_only is not None and (options.push or options.ecr):
         raise OptionsError("--dockerfile-only builds nothing, so it cannot --push or --ecr")
     if options.push and options.ecr:
@@ -307,6 +319,23 @@ def validate(options: BuildOptions) -> None:
         lower = options.tag.replace(repository, repository.lower(), 1)
         raise OptionsError(
             f"--tag {options.tag!r}: Docker refuses upper-case repository names; use {lower!r}"
+        )
+
+
+def _refuse_conflicts(options: BuildOptions) -> None:
+    """An option and an ``--env`` that set the same image setting: refused, naming both.
+
+    Before, ``--env`` came later in the Dockerfile and silently won; a user who gives both
+    means one of them, and only they know which.
+    """
+    given_env = dict(options.env)
+    for option in OPTIONS:
+        value = getattr(options, option.name, None) if option.in_options else None
+        if option.sets_env is None or value is None or option.sets_env not in given_env:
+            continue
+        raise OptionsError(
+            f"{option.flag} {value} and --env {option.sets_env}={given_env[option.sets_env]} "
+            f"set the same setting: give one ({option.flag} is the same as that --env)"
         )
 
 

@@ -16,8 +16,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from rich.markup import escape
 from turing_scoring_server import contract
 
 from .errors import VerifyError
-from .text import shorten
+from .serving_container import run_serving
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 PING_BUSY_LIMIT = 2.0
@@ -98,66 +96,6 @@ def big_payload(example: bytes, size: int = BIG_BODY) -> bytes:
     one = len(json.dumps(rows[0])) + 2
     holder[key] = rows * (size // (one * len(rows)) + 1)
     return json.dumps(data).encode()
-
-
-def _port(container: Any, inner: int) -> int:
-    for _ in range(50):
-        container.reload()
-        bound = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{inner}/tcp")
-        if bound:
-            return int(bound[0]["HostPort"])
-        if container.status == "exited":
-            break
-        time.sleep(0.1)
-    raise VerifyError(f"container {container.short_id} exited before publishing port {inner}")
-
-
-@contextmanager
-def _running(
-    client: Any,
-    image: str,
-    model: Path | None,
-    inner_port: int,
-    env: dict[str, str],
-    host_port: int | None = None,
-) -> Iterator[tuple[Any, str]]:
-    volumes = {str(model.resolve()): {"bind": contract.MODEL_PATH, "mode": "ro"}} if model else {}
-    try:
-        container = client.containers.run(
-            image,
-            command=[contract.SERVE_COMMAND],
-            detach=True,
-            environment=env,
-            ports={f"{inner_port}/tcp": ("127.0.0.1", host_port)},
-            volumes=volumes,
-        )
-    except Exception as exc:
-        where = f"127.0.0.1:{host_port}" if host_port else "a free port"
-        raise VerifyError(
-            f"cannot run {image} on {where}: {shorten(str(exc), 200)}"
-            + ("; give another --port" if host_port else "")
-        ) from exc
-    try:
-        yield container, f"http://127.0.0.1:{_port(container, inner_port)}"
-    finally:
-        container.remove(force=True)
-
-
-def _wait_ping(container: Any, base: str, timeout: float) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if http(f"{base}/ping", timeout=2).status == 200:
-            return time.monotonic() - started
-        container.reload()
-        if container.status == "exited":
-            return None
-        time.sleep(0.5)
-    return None
-
-
-def _tail(container: Any, lines: int = 3) -> str:
-    text = container.logs(tail=lines).decode(errors="replace").strip()
-    return shorten(" | ".join(text.splitlines()[-lines:]), 300)
 
 
 def _example(client: Any, image: str, model: Path | None) -> bytes | None:
@@ -244,10 +182,11 @@ def run(
     label = (config.get("Labels") or {}).get(contract.SAGEMAKER_BIND_TO_PORT_LABEL)
     example = _example(client, image, model)
 
-    with _running(client, image, model, contract.PUBLIC_PORT, {}, host_port) as (container, base):
-        ready = _wait_ping(container, base, startup_timeout)
+    with run_serving(client, image, model=model, host_port=host_port) as serving:
+        container, base = serving.container, serving.url
+        ready = serving.wait_until_serving(startup_timeout)
         if ready is None:
-            why = f"no /ping 200 within {startup_timeout:.0f} s: {_tail(container)}"
+            why = f"no /ping 200 within {startup_timeout:.0f} s: {serving.tail()}"
             results.append(CheckResult(f"listens on {contract.PUBLIC_PORT}", FAIL, why))
             return results
         results.append(CheckResult(f"listens on {contract.PUBLIC_PORT}", PASS, base))
@@ -329,12 +268,14 @@ def run(
         )
         return results
     env = {contract.ENV_BIND_TO_PORT: str(BIND_PORT)}
-    with _running(client, image, model, BIND_PORT, env, host_port) as (container, base):
-        ready = _wait_ping(container, base, startup_timeout)
+    with run_serving(
+        client, image, model=model, env=env, inner_port=BIND_PORT, host_port=host_port
+    ) as serving:
+        ready = serving.wait_until_serving(startup_timeout)
         detail = f"{contract.ENV_BIND_TO_PORT}={BIND_PORT}: " + (
             f"/ping 200 after {ready:.1f} s"
             if ready is not None
-            else f"no answer: {_tail(container)}"
+            else f"no answer: {serving.tail()}"
         )
         results.append(CheckResult(name, PASS if ready is not None else FAIL, detail))
     return results

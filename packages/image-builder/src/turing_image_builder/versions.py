@@ -44,7 +44,7 @@ def check_contract(version: str = contract.CONTRACT_VERSION) -> None:
     """Refuse a server whose contract has another major version than the one this builder knows."""
     if version.split(".", 1)[0] != SUPPORTED_CONTRACT_MAJOR:
         raise VersionError(
-            f"turing-scoring-server contract {version} is not supported by this builder "
+            f"{contract.DISTRIBUTION} contract {version} is not supported by this builder "
             f"(needs {SUPPORTED_CONTRACT_MAJOR}.x): upgrade turing-image-builder"
         )
 

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 import tempfile
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,7 +16,10 @@ from . import contract as c
 from .__about__ import __version__
 from .errors import TuringServerError
 
-PROG = "turing-scoring-server"
+if TYPE_CHECKING:
+    from .app.plugins import LoadedRoute
+
+PROG = c.SERVER_SCRIPT
 
 
 _TRACKING_LEFTOVERS = ("mlflow.db", "mlruns", "mlartifacts")
@@ -156,7 +160,7 @@ def serve(
     sys.exit(code)
 
 
-@main.command("render-nginx")
+@main.command(c.RENDER_NGINX_CHECK_COMMAND[1])
 @click.option(
     "--legacy", is_flag=True, help="For MLflow < 2.21 images (gunicorn on 127.0.0.1:8000)."
 )
@@ -200,7 +204,7 @@ def render_nginx(legacy: bool, output: str | None, check: bool) -> None:
         click.echo("nginx accepts the configuration")
 
 
-@main.command("check-model")
+@main.command(c.CHECK_MODEL_COMMAND[1])
 @click.argument("model_path", required=False, type=click.Path(file_okay=False))
 @click.option(
     "--plugins",
@@ -225,15 +229,16 @@ def check_model(model_path: str | None, plugins: bool) -> None:
         check(path)
         if plugins:
             from .app.factory import create_app
+            from .app.state import server_state
 
-            app = create_app(path, settings=settings)
-            _report_plugins(app.extensions)
+            state = server_state(create_app(path, settings=settings))
+            _report_plugins(state.plugin_routes, state.hooks)
     except TuringServerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"checked the model at {path}")
 
 
-@main.command("check-plugins")
+@main.command(c.CHECK_PLUGINS_COMMAND[1])
 def check_plugins() -> None:
     """Import and register every endpoint plugin and app hook, without a model.
 
@@ -250,24 +255,21 @@ def check_plugins() -> None:
     try:
         settings = Settings.from_env()
         app = Flask("turing_scoring_server", static_folder=None)
-        app.register_blueprint(mlflow_routes.blueprint)
-        app.register_blueprint(metadata.blueprint)
+        plugin_loader.register_builtin(app, mlflow_routes.blueprint, metadata.blueprint)
         specs = plugin_loader.discover(settings.endpoints, settings.disabled_plugins)
         routes = plugin_loader.register(app, specs)
         hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
         applied = hooks.apply_hooks(app, hook_specs)
     except TuringServerError as exc:
         raise click.ClickException(str(exc)) from exc
-    _report_plugins({"turing_scoring_server": {"routes": routes, "hooks": applied}})
+    _report_plugins(routes, applied)
 
 
-def _report_plugins(extensions: Any) -> None:
-    state = extensions.get("turing_scoring_server", {})
-    routes = state.get("routes", [])
+def _report_plugins(routes: Sequence[LoadedRoute], hooks: Sequence[str]) -> None:
     names = sorted({r.plugin for r in routes})
     click.echo(
         f"plugins: {', '.join(names) or 'none'} ({len(routes)} routes); "
-        f"app hooks: {', '.join(state.get('hooks', [])) or 'none'}"
+        f"app hooks: {', '.join(hooks) or 'none'}"
     )
 
 

@@ -18,7 +18,16 @@ DISTRIBUTION: Final = "turing-scoring-server"
 """Name to ``pip install`` inside images."""
 
 WSGI_APP: Final = "turing_scoring_server.wsgi:app"
-"""Gunicorn application path. Legacy images put it first in ``GUNICORN_CMD_ARGS``."""
+"""Gunicorn application path. Legacy images put it last in ``GUNICORN_CMD_ARGS``, after a
+``--`` of their own, so that gunicorn takes it as its first positional argument (see
+:data:`GUNICORN_CONFIG`)."""
+
+GUNICORN_CONFIG: Final = "python:turing_scoring_server.gunicorn_config"
+"""Gunicorn ``-c`` value of the server's config module; legacy images' ``GUNICORN_CMD_ARGS`` is
+``-c GUNICORN_CONFIG -- WSGI_APP`` (MLflow's own ``-- mlflow...:app`` then follows, unused)."""
+
+IMPORT_CHECK: Final = "import turing_scoring_server.contract"
+"""Python statement images run right after installing the server: it is importable there."""
 
 ENTRYPOINT: Final[tuple[str, ...]] = ("python", "-m", "turing_scoring_server.container")
 """Exec-form container entrypoint; SageMaker appends ``serve`` (or ``train``)."""
@@ -26,6 +35,27 @@ ENTRYPOINT: Final[tuple[str, ...]] = ("python", "-m", "turing_scoring_server.con
 SERVE_COMMAND: Final = "serve"
 TRAIN_COMMAND: Final = "train"
 
+SERVER_SCRIPT: Final = "turing-scoring-server"
+"""The server's console script, on ``PATH`` wherever the server is installed."""
+
+CHECK_MODEL_COMMAND: Final[tuple[str, ...]] = (SERVER_SCRIPT, "check-model", "--plugins")
+"""Run in baked images' build: MLflow's load-time checks on the model, and the app built with
+every plugin and app hook, so a broken one fails the build."""
+
+CHECK_PLUGINS_COMMAND: Final[tuple[str, ...]] = (SERVER_SCRIPT, "check-plugins")
+"""Run in template images' build: every plugin and app hook imported and registered."""
+
+RENDER_NGINX_CHECK_COMMAND: Final[tuple[str, ...]] = (SERVER_SCRIPT, "render-nginx", "--check")
+"""Run in the build: ``nginx -t`` on the configuration the container will render."""
+
+RENDER_NGINX_LEGACY_COMMAND: Final[tuple[str, ...]] = (
+    SERVER_SCRIPT, "render-nginx", "--legacy", "--check", "-o",
+)  # fmt: skip
+"""Followed by a path: legacy images render the server's nginx.conf over MLflow's packaged one."""
+
+MODEL_ENV_MANAGERS: Final[tuple[str, ...]] = ("local", "virtualenv", "conda")
+"""Values of ``TURING_ENV_MANAGER`` (and the builder's ``--env-manager``); the first is the
+default and the only one baked and legacy images use."""
 NGINX_CONF_PACKAGE: Final = "turing_scoring_server"
 NGINX_CONF_RESOURCE: Final = "nginx.conf"
 """``importlib.resources`` location of the nginx.conf template shipped as package data."""

@@ -54,9 +54,18 @@ def error_code_for(status: int) -> str:
     return _ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
 
 
-def error_body(status: int, message: str, **extra: str) -> str:
-    """Serialise an error the way MLflow does: ``{"error_code": ..., "message": ...}``."""
-    return json.dumps({"error_code": error_code_for(status), "message": message, **extra})
+_BY_STATUS = object()
+
+
+def error_body(status: int, message: str, *, error_code: object = _BY_STATUS, **extra: str) -> str:
+    """Serialise an error the way MLflow does: ``{"error_code": ..., "message": ...}``.
+
+    The one place this shape is written: the app's and the middleware's errors, the
+    entrypoint's ``/ping`` and nginx's error pages (rendered from it). ``error_code`` keeps the
+    code of an answer being rewritten (MLflow's own, or its ``null``) instead of the status's.
+    """
+    code = error_code_for(status) if error_code is _BY_STATUS else error_code
+    return json.dumps({"error_code": code, "message": message, **extra})
 
 
 def router_error_body(status: int) -> str:

@@ -10,7 +10,7 @@ from turing_scoring_server.logs import gunicorn_logconfig
 from turing_scoring_server.settings import Settings
 from turing_scoring_server.supervisor import gunicorn_hooks
 
-_settings = Settings.from_env()
+_settings = Settings.current()  # the app, loaded next in this process, takes the same
 
 workers = _settings.workers
 # Behind nginx, one request per worker at a time: sync workers. A sync worker accepts a

@@ -67,26 +67,6 @@ class TextFormatter(logging.Formatter):
         return f"{line} [request {request_id}]" if request_id else line
 
 
-def formatter(log_format: str) -> logging.Formatter:
-    """The formatter for ``json`` or ``text``."""
-    return JsonFormatter() if log_format == "json" else TextFormatter()
-
-
-def configure(log_format: str, level: str) -> None:
-    """Route the server's logs (and the root logger's) to stderr, access lines to stdout."""
-    errors = logging.StreamHandler(sys.stderr)
-    errors.setFormatter(formatter(log_format))
-    root = logging.getLogger()
-    root.handlers[:] = [errors]
-    root.setLevel(level.upper())
-    access = logging.getLogger(ACCESS_LOGGER)
-    out = logging.StreamHandler(sys.stdout)
-    out.setFormatter(formatter(log_format))
-    access.handlers[:] = [out]
-    access.propagate = False
-    access.setLevel(logging.INFO)
-
-
 ENTRYPOINT_LOGGER = "turing_scoring_server"
 NGINX_LOGGER = "nginx.error"
 _NGINX_LINE = re.compile(r"^\S+ \S+ \[(?P<level>[a-z]+)\] \d+#\d+: (?:\*\d+ )?(?P<message>.*)$")
@@ -166,7 +146,7 @@ def adopt_library_loggers(log_format: str) -> None:
             logger.addHandler(logging.StreamHandler(sys.stderr))
             logger.propagate = False
         for handler in logger.handlers:
-            handler.setFormatter(formatter(log_format))
+            handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
 
 
 def gunicorn_logconfig(log_format: str, level: str) -> dict[str, Any]:

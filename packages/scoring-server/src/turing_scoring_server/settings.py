@@ -1,7 +1,10 @@
-"""Every setting the server reads, read once at start-up into a frozen object.
+"""Every setting the server reads, read once per process into a frozen object.
 
-Environment variable names live in :mod:`turing_scoring_server.contract`; MLflow's, gunicorn's and
-SageMaker's keep their established meaning.
+:meth:`Settings.current` is the one read of a process (the entrypoint, gunicorn's config module,
+the app it loads): each process reads the environment the entrypoint passed down, once. Every
+default is declared here, once (nginx's rendering takes its defaults from :class:`Settings`).
+Environment variable names live in :mod:`turing_scoring_server.contract`; MLflow's, gunicorn's
+and SageMaker's keep their established meaning.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from . import contract as c
 from .errors import SettingsError
@@ -17,7 +21,10 @@ from .errors import SettingsError
 _MLFLOW_SERVER_MODEL_PATH = "__pyfunc_model_path__"
 """Set by MLflow's own ``get_cmd``; honoured so legacy images find the model."""
 
-_ENV_MANAGERS = ("local", "virtualenv", "conda")
+_ENV_MANAGERS = c.MODEL_ENV_MANAGERS
+_REQUEST_TIMEOUT = 60
+_PROXY_SLACK = 5
+"""nginx waits this much longer than the app's request timeout, so the app's 504 comes first."""
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -95,8 +102,8 @@ class Settings:
     model_path: str = c.MODEL_PATH
     endpoints: tuple[str, ...] = ()
     disabled_plugins: tuple[str, ...] = ()
-    request_timeout: int = 60
-    env_manager: str = "local"
+    request_timeout: int = _REQUEST_TIMEOUT
+    env_manager: str = c.MODEL_ENV_MANAGERS[0]
     disable_env_creation: bool = True
     disable_nginx: bool = False
     port: int = c.PUBLIC_PORT
@@ -113,7 +120,7 @@ class Settings:
     max_body_size: str = "100m"
     invocations_max_body_size: str = "100m"
     keepalive_timeout: int = 75
-    proxy_timeout: int = 65
+    proxy_timeout: int = _REQUEST_TIMEOUT + _PROXY_SLACK
     worker_connections: int = 1024
     gzip: bool = False
     nginx_template: str | None = None
@@ -139,27 +146,45 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or CIDRs whose ``X-Forwarded-For`` nginx believes for the client address."""
 
+    _current: ClassVar[Settings | None] = None
+
+    @classmethod
+    def current(cls) -> Settings:
+        """This process's settings: the environment read on first use, then kept.
+
+        The entrypoint, gunicorn's config module and the app it loads take these rather than
+        reading the environment each; the entrypoint hands its children the same environment.
+        """
+        if Settings._current is None:
+            Settings._current = cls.from_env()
+        return Settings._current
+
+    @classmethod
+    def forget_current(cls) -> None:
+        """Drop the kept settings, so the next :meth:`current` reads the environment (tests)."""
+        Settings._current = None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the environment; raise :class:`SettingsError` naming the variable on a bad value."""
         env = os.environ if env is None else env
-        env_manager = (env.get(c.ENV_ENV_MANAGER) or "local").strip().lower()
+        env_manager = (env.get(c.ENV_ENV_MANAGER) or c.MODEL_ENV_MANAGERS[0]).strip().lower()
         if env_manager not in _ENV_MANAGERS:
             raise SettingsError(
                 f"{c.ENV_ENV_MANAGER}={env_manager!r}: choose one of {', '.join(_ENV_MANAGERS)}"
             )
-        max_body = _size(env, c.ENV_MAX_BODY_SIZE, "100m")
+        max_body = _size(env, c.ENV_MAX_BODY_SIZE, cls.max_body_size)
         template = env.get(c.ENV_NGINX_TEMPLATE) or None
         if template is not None and not os.path.isfile(template):
             raise SettingsError(f"{c.ENV_NGINX_TEMPLATE}={template!r} is not a file")
-        log_level = (env.get(c.ENV_LOG_LEVEL) or "info").strip().lower()
+        log_level = (env.get(c.ENV_LOG_LEVEL) or cls.log_level).strip().lower()
         if log_level not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(f"{c.ENV_LOG_LEVEL}={log_level!r} is not a log level")
-        log_format = (env.get(c.ENV_LOG_FORMAT) or "json").strip().lower()
+        log_format = (env.get(c.ENV_LOG_FORMAT) or cls.log_format).strip().lower()
         if log_format not in ("json", "text"):
             raise SettingsError(f"{c.ENV_LOG_FORMAT}={log_format!r}: choose json or text")
-        timeout = _int(env, c.ENV_REQUEST_TIMEOUT, 60)
-        disable_nginx = _flag(env, c.ENV_DISABLE_NGINX, False)
+        timeout = _int(env, c.ENV_REQUEST_TIMEOUT, cls.request_timeout)
+        disable_nginx = _flag(env, c.ENV_DISABLE_NGINX, cls.disable_nginx)
         port = _int(env, c.ENV_BIND_TO_PORT, c.PUBLIC_PORT)
         admin_routes, admin_port = _admin_routes(env, port)
         if admin_port is not None and disable_nginx:
@@ -173,32 +198,34 @@ class Settings:
             disabled_plugins=_list(env, c.ENV_DISABLED_PLUGINS),
             request_timeout=timeout,
             env_manager=env_manager,
-            disable_env_creation=_flag(env, c.ENV_DISABLE_ENV_CREATION, True),
+            disable_env_creation=_flag(env, c.ENV_DISABLE_ENV_CREATION, cls.disable_env_creation),
             disable_nginx=disable_nginx,
             port=port,
             workers=_int(env, c.ENV_MODELS_WORKERS, os.cpu_count() or 1),
             threads=_int(env, c.ENV_THREADS, 4 if disable_nginx else 1),
-            preload=_flag(env, c.ENV_PRELOAD, True),
-            check_model_requirements=_flag(env, c.ENV_CHECK_MODEL_REQUIREMENTS, True),
+            preload=_flag(env, c.ENV_PRELOAD, cls.preload),
+            check_model_requirements=_flag(
+                env, c.ENV_CHECK_MODEL_REQUIREMENTS, cls.check_model_requirements
+            ),
             max_body_size=max_body,
             invocations_max_body_size=_size(env, c.ENV_INVOCATIONS_MAX_BODY_SIZE, max_body),
-            keepalive_timeout=_int(env, c.ENV_KEEPALIVE_TIMEOUT, 75),
-            proxy_timeout=_int(env, c.ENV_PROXY_TIMEOUT, timeout + 5),
-            worker_connections=_int(env, c.ENV_WORKER_CONNECTIONS, 1024),
-            gzip=_flag(env, c.ENV_GZIP, False),
+            keepalive_timeout=_int(env, c.ENV_KEEPALIVE_TIMEOUT, cls.keepalive_timeout),
+            proxy_timeout=_int(env, c.ENV_PROXY_TIMEOUT, timeout + _PROXY_SLACK),
+            worker_connections=_int(env, c.ENV_WORKER_CONNECTIONS, cls.worker_connections),
+            gzip=_flag(env, c.ENV_GZIP, cls.gzip),
             nginx_template=template,
             nginx_snippets_dir=env.get(c.ENV_NGINX_SNIPPETS_DIR) or c.NGINX_SNIPPETS_DIR,
             app_hooks=_list(env, c.ENV_APP_HOOKS),
-            metrics=_flag(env, c.ENV_METRICS, True),
+            metrics=_flag(env, c.ENV_METRICS, cls.metrics),
             log_format=log_format,
-            openapi=_flag(env, c.ENV_OPENAPI, True),
-            docs=_flag(env, c.ENV_DOCS, False),
-            access_log=_flag(env, c.ENV_ACCESS_LOG, True),
+            openapi=_flag(env, c.ENV_OPENAPI, cls.openapi),
+            docs=_flag(env, c.ENV_DOCS, cls.docs),
+            access_log=_flag(env, c.ENV_ACCESS_LOG, cls.access_log),
             log_level=log_level,
-            drain_timeout=_int(env, c.ENV_DRAIN_TIMEOUT, 20, minimum=0),
-            unhealthy_exit_after=_int(env, c.ENV_UNHEALTHY_EXIT_AFTER, 20),
+            drain_timeout=_int(env, c.ENV_DRAIN_TIMEOUT, cls.drain_timeout, minimum=0),
+            unhealthy_exit_after=_int(env, c.ENV_UNHEALTHY_EXIT_AFTER, cls.unhealthy_exit_after),
             admin_routes=admin_routes,
             admin_port=admin_port,
-            stack_traces=_flag(env, c.ENV_STACK_TRACES, True),
+            stack_traces=_flag(env, c.ENV_STACK_TRACES, cls.stack_traces),
             trusted_proxies=_proxies(env),
         )

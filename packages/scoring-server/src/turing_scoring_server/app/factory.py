@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import MapAdapter, RequestRedirect
 
@@ -18,9 +19,9 @@ from ..middleware.request_ids import RequestIds, current_request_id
 from ..middleware.sagemaker_attributes import CustomAttributesRouter, apply_response_attributes
 from ..middleware.timeouts import RequestTimeout
 from ..settings import Settings
-from . import hooks, metadata, mlflow_routes, openapi, plugins
-from .metrics import get_metrics
-from .model import EXTENSION_KEY, ServedModel, load
+from . import hooks, metadata, metrics, mlflow_routes, openapi, plugins
+from .model import LoadedModel, ServedModel, load
+from .state import ServerState, install, server_state
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
@@ -164,10 +165,10 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _unhandled(exc: Exception) -> Response:
     request_id = current_request_id()
-    state = current_app.extensions[EXTENSION_KEY]
-    plugin = next((r.plugin for r in state["routes"] if r.endpoint == request.endpoint), None)
-    if plugin is not None and "metrics" in state:
-        state["metrics"].plugin_error(plugin, request.url_rule.rule if request.url_rule else "")
+    state = server_state()
+    plugin = next((r.plugin for r in state.plugin_routes if r.endpoint == request.endpoint), None)
+    if plugin is not None and state.metrics is not None:
+        state.metrics.plugin_error(plugin, request.url_rule.rule if request.url_rule else "")
     _logger.exception(
         "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
     )
@@ -191,7 +192,7 @@ def create_app(
     Args:
         model: a local model path, an already loaded model, or ``None`` for ``settings.model_path``
             (``/opt/ml/model`` unless ``TURING_MODEL_PATH`` says otherwise).
-        settings: the configuration; read from the environment when omitted.
+        settings: the configuration; this process's (``Settings.current()``) when omitted.
         endpoints: ``module:attribute`` plugin targets, in addition to the settings' own.
         entry_points: whether to load plugins and app hooks from their entry-point groups (tests
             switch it off to load one plugin alone).
@@ -200,7 +201,7 @@ def create_app(
         ModelLoadError: the model cannot be loaded.
         PluginError: a plugin cannot be imported or claims a reserved or taken route.
     """
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.current()
     if model is None or isinstance(model, str):
         served = load(model or settings.model_path, settings.check_model_requirements)
     elif isinstance(model, ServedModel):
@@ -216,38 +217,48 @@ def create_app(
     app.after_request(apply_response_attributes)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unhandled)
-    app.register_blueprint(mlflow_routes.blueprint)
     # TURING_ADMIN_ROUTES=off: /metadata, /openapi.json, /docs and /metrics are not served at
     # all (behind nginx they are also refused before the app; this holds without nginx too).
     admin_routes = settings.admin_routes != "off"
+    builtins = [mlflow_routes.blueprint]
     if admin_routes:
-        app.register_blueprint(metadata.blueprint)
-
-    state: dict[str, Any] = {"model": served, "settings": settings, "routes": []}
-    app.extensions[EXTENSION_KEY] = state
-    specs = plugins.discover(
-        list(settings.endpoints) + list(endpoints or ()), settings.disabled_plugins
-    )
-    if not entry_points:
-        specs = [s for s in specs if not s.source.startswith("entry point")]
-    state["routes"] = plugins.register(app, specs)
-    if settings.metrics:
-        metrics = get_metrics()
-        metrics.instrument(app, scrape_route=admin_routes)
-        state["metrics"] = metrics  # mlflow_routes times predict with it
-    hook_specs = hooks.discover_hooks(settings.app_hooks, settings.disabled_plugins)
-    if not entry_points:
-        hook_specs = [s for s in hook_specs if not s.source.startswith("entry point")]
-    state["hooks"] = hooks.apply_hooks(app, hook_specs)
-    if settings.openapi:
-        state["openapi"] = openapi.build(app, served.metadata, served.input_schema, state["routes"])
+        builtins.append(metadata.blueprint)
+    served_metrics = metrics.get_metrics() if settings.metrics else None
+    if served_metrics is not None:
+        served_metrics.instrument(app)  # mlflow_routes times predict with it
         if admin_routes:
-            openapi.register(app, state["openapi"], docs_page=settings.docs)
+            builtins.append(metrics.blueprint)
+    routes = plugins.register_builtin(app, *builtins)
+    specs = plugins.discover(
+        settings.endpoints,
+        settings.disabled_plugins,
+        arguments=endpoints or (),
+        entry_points_too=entry_points,
+    )
+    routes += plugins.register(app, specs)
+    state = ServerState(
+        models=LoadedModel(served), settings=settings, routes=tuple(routes), metrics=served_metrics
+    )
+    install(app, state)  # hooks may read it already
+    hook_specs = hooks.discover_hooks(
+        settings.app_hooks, settings.disabled_plugins, entry_points_too=entry_points
+    )
+    state = replace(state, hooks=hooks.apply_hooks(app, hook_specs))
+    if settings.openapi:
+        document = openapi.build(app, state.routes, served)
+        state = replace(state, openapi=document)
+        if admin_routes:
+            served_spec = openapi.register(
+                app, document, docs_page=settings.docs, routes=state.routes, model=served
+            )
+            state = replace(state, routes=state.routes + tuple(served_spec))
+    install(app, state)
 
-    router = CustomAttributesRouter(app, app.wsgi_app, (r.endpoint for r in state["routes"]))
-    timed = RequestTimeout(router, settings.request_timeout)
-    state["request_timeout"] = timed
-    inner: Any = ErrorBodyCap(timed, stack_traces=settings.stack_traces)
+    plugin_endpoints = (r.endpoint for r in state.plugin_routes)
+    router = CustomAttributesRouter(app, app.wsgi_app, plugin_endpoints)
+    inner: Any = ErrorBodyCap(
+        RequestTimeout(router, settings.request_timeout), stack_traces=settings.stack_traces
+    )
     if settings.access_log:
         inner = AccessLog(inner, getattr(served.metadata, "model_uuid", None))
         app.before_request(_remember_route)

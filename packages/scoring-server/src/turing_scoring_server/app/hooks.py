@@ -19,12 +19,21 @@ from .plugins import PluginSpec, discover, import_target
 AppHook = Callable[[Flask], object]
 
 
-def discover_hooks(names: Iterable[str], disabled: Iterable[str]) -> list[PluginSpec]:
-    """Hooks from the entry-point group, then from ``TURING_APP_HOOKS``."""
-    return discover(names, disabled, group=c.APP_HOOKS_GROUP, env_name=c.ENV_APP_HOOKS)
+def discover_hooks(
+    names: Iterable[str], disabled: Iterable[str], *, entry_points_too: bool = True
+) -> list[PluginSpec]:
+    """Hooks from the entry-point group (unless not ``entry_points_too``), then from
+    ``TURING_APP_HOOKS``."""
+    return discover(
+        names,
+        disabled,
+        group=c.APP_HOOKS_GROUP,
+        env_name=c.ENV_APP_HOOKS,
+        entry_points_too=entry_points_too,
+    )
 
 
-def apply_hooks(app: Flask, specs: Iterable[PluginSpec]) -> list[str]:
+def apply_hooks(app: Flask, specs: Iterable[PluginSpec]) -> tuple[str, ...]:
     """Call each hook with ``app``; a hook that fails to import or raises stops the server."""
     applied = []
     for spec in specs:
@@ -38,4 +47,4 @@ def apply_hooks(app: Flask, specs: Iterable[PluginSpec]) -> list[str]:
                 f"app hook {spec.name!r}: {spec.target}(app) failed: {type(exc).__name__}: {exc}"
             ) from exc
         applied.append(spec.name)
-    return applied
+    return tuple(applied)

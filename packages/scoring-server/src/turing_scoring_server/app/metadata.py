@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 
 from ..__about__ import __version__
-from .model import EXTENSION_KEY, current_model
+from . import openapi
+from .model import current_model
+from .state import server_state
 
 blueprint = Blueprint("turing_builtin", __name__)
 
@@ -23,13 +25,19 @@ def _signature(model: Any) -> dict[str, Any] | None:
 
 
 @blueprint.get("/metadata")
+@openapi.fixed_get(
+    "Model facts, versions and custom routes",
+    "metadata",
+    "Metadata",
+    {"application/json": {"schema": {"type": "object"}}},
+)
 def metadata() -> dict[str, Any]:
     """Model facts (flavors, signature, example, ids), versions and the loaded custom routes."""
     from mlflow.version import VERSION
 
     served = current_model()
     meta = served.metadata
-    routes = current_app.extensions[EXTENSION_KEY]["routes"]
+    routes = server_state().plugin_routes
     return {
         "model": {
             "flavors": sorted(meta.flavors),

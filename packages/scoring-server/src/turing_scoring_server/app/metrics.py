@@ -23,7 +23,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
+
+from . import openapi
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -68,12 +70,10 @@ class Metrics:
             ["plugin", "route"],
         )  # fmt: skip
 
-    def instrument(self, app: Flask, scrape_route: bool = True) -> None:
-        """Count and time every request the app answers, and add ``GET /metrics``."""
+    def instrument(self, app: Flask) -> None:
+        """Count and time every request the app answers (``GET /metrics`` is :data:`blueprint`)."""
         app.before_request(self._start)
         app.after_request(self._finish)
-        if scrape_route:
-            app.add_url_rule("/metrics", "turing_metrics", self.scrape, methods=["GET"])
 
     def time_predict(self) -> contextlib.AbstractContextManager[Any]:
         """Time the block that calls MLflow's ``invocations`` (prometheus_client's own timer,
@@ -100,26 +100,37 @@ class Metrics:
     def plugin_error(self, plugin: str, route: str) -> None:
         self.plugin_errors.labels(plugin, route).inc()
 
-    @staticmethod
-    def scrape() -> Response:
-        """Prometheus text format, summed over every worker when running under gunicorn."""
-        from prometheus_client import (
-            CONTENT_TYPE_LATEST,
-            REGISTRY,
-            CollectorRegistry,
-            generate_latest,
-        )
-        from prometheus_client.multiprocess import MultiProcessCollector
 
-        directory = os.environ.get(MULTIPROC_ENV)
-        if not directory:
-            return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        with _locked(directory, exclusive=False):  # not while a dead worker's files merge
-            text = generate_latest(registry)
-        # content_type, not mimetype: Flask would append a second "; charset=utf-8".
-        return Response(text, content_type=CONTENT_TYPE_LATEST)
+blueprint = Blueprint("turing_metrics", __name__)
+"""``GET /metrics``, a built-in registered when metrics and the admin routes are on."""
+
+
+@blueprint.get("/metrics")
+@openapi.fixed_get(
+    "Prometheus metrics, summed over every worker",
+    "metrics",
+    "Metrics in Prometheus' text format",
+    {"text/plain": {"schema": {"type": "string"}}},
+)
+def scrape() -> Response:
+    """Prometheus text format, summed over every worker when running under gunicorn."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+    )
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return Response(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    with _locked(directory, exclusive=False):  # not while a dead worker's files merge
+        text = generate_latest(registry)
+    # content_type, not mimetype: Flask would append a second "; charset=utf-8".
+    return Response(text, content_type=CONTENT_TYPE_LATEST)
 
 
 @contextlib.contextmanager

@@ -16,11 +16,14 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from packaging.version import Version
 
+from .. import ping as ping_answers
 from ..errors import error_body
-from .model import EXTENSION_KEY, current_model
+from . import openapi
+from .model import current_model
+from .state import server_state
 
 if TYPE_CHECKING:
     from flask.blueprints import BlueprintSetupState
@@ -55,14 +58,32 @@ def mark_serving_environment() -> None:
     os.environ[_MLFLOW_IS_IN_SERVING_ENVIRONMENT.name] = "true"
 
 
-@blueprint.get("/ping", **_EXACT)
+# MLflow answers these with Content-Type application/json but bodies that are not JSON ("\n",
+# "3.17.2"); we answer exactly the same, so the spec names the type and no schema.
+_MLFLOW_TEXT: dict[str, Any] = {"application/json": {}}
+_PING_OPERATIONS = {
+    "/ping": ("Health: 200 once the model is loaded", "ping"),
+    "/health": ("Same as /ping", "health"),
+}
+
+
+def _describe_ping(rule: str, _model: Any) -> dict[str, Any]:
+    summary, operation_id = _PING_OPERATIONS[rule]
+    return openapi.get_operation(summary, operation_id, "Healthy", _MLFLOW_TEXT)
+
+
+# /health's decorator first: rules register innermost first, and the spec lists /ping first.
 @blueprint.get("/health", **_EXACT)
+@blueprint.get("/ping", **_EXACT)
+@openapi.operation(_describe_ping)
 def ping() -> Response:
     """Healthy once the model is loaded, which it is before any worker serves."""
-    return Response("\n", status=200, mimetype="application/json")
+    answer = ping_answers.ping_answer()
+    return Response(answer.body, status=answer.status, mimetype=ping_answers.CONTENT_TYPE)
 
 
 @blueprint.get("/version", **_EXACT)
+@openapi.fixed_get("The installed MLflow version", "version", "Version", _MLFLOW_TEXT)
 def version() -> Response:
     """The installed MLflow version, as MLflow answers it."""
     from mlflow.version import VERSION
@@ -71,6 +92,7 @@ def version() -> Response:
 
 
 @blueprint.post("/invocations", **_EXACT)
+@openapi.operation(lambda _rule, model: openapi.invocations_operation(model))
 def invocations() -> Response:
     """Score a batch with MLflow's own ``invocations``; errors keep MLflow's JSON shape."""
     from mlflow.exceptions import MlflowException
@@ -109,7 +131,7 @@ def invocations() -> Response:
 def _timed() -> contextlib.AbstractContextManager[None]:
     """The predict histogram around the call to ``invocations``, where our server calls
     predict: the model's own method stays MLflow's (no wrapper frame in its stack_trace)."""
-    metrics = current_app.extensions[EXTENSION_KEY].get("metrics")
+    metrics = server_state().metrics
     return metrics.time_predict() if metrics is not None else contextlib.nullcontext()
 
 

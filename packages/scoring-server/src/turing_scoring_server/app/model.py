@@ -1,21 +1,19 @@
-"""The loaded model and the accessor endpoints use to reach it."""
+"""The loaded model, the source views reach it through, and the accessor endpoints use."""
 
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from flask import current_app
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ModelLoadError
+from .state import EXTENSION_KEY as EXTENSION_KEY  # its old home, kept for importers
+from .state import server_state
 
 if TYPE_CHECKING:
     from mlflow.models import Model
     from mlflow.pyfunc import PyFuncModel
-
-EXTENSION_KEY = "turing_scoring_server"
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,29 @@ class ServedModel:
                 return json.load(f)
         except (OSError, ValueError):
             return None
+
+
+class ModelSource(Protocol):
+    """Where a view gets the model it serves, for this request.
+
+    Views never hold a model themselves: they ask the source, once per request. Today's source
+    is one model loaded at start (:class:`LoadedModel`); a batching executor (the model behind a
+    queue) or a multi-model registry (the model named by the request) implements the same call.
+    """
+
+    def current(self) -> ServedModel:
+        """The model this request is served by."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The source of a server with one model, loaded before any worker serves."""
+
+    served: ServedModel
+
+    def current(self) -> ServedModel:
+        return self.served
 
 
 def load(path: str, check_requirements: bool = True) -> ServedModel:
@@ -94,5 +115,4 @@ def check(path: str) -> None:
 
 def current_model() -> ServedModel:
     """The model served by the current app; call it inside a request of a custom endpoint."""
-    served: ServedModel = current_app.extensions[EXTENSION_KEY]["model"]
-    return served
+    return server_state().models.current()

@@ -1,13 +1,16 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description built at start-up from what is served.
 
-The ``/invocations`` schemas come from the model's signature (every JSON format MLflow accepts,
-the params, the output), the plugin routes from the app's URL map and from what plugins declare
-with :func:`schema`. Client teams code against it; our fuzzing (schemathesis) tests against it.
+Every route registered through :mod:`.plugins` is described by one builder: the server's own
+views declare their whole operation next to them (:func:`operation`; ``/invocations``' schemas
+come from the model's signature: every JSON format MLflow accepts, the params, the output), and
+plugin views declare what they take and answer with :func:`schema`, or nothing (free-form).
+Client teams code against it; our fuzzing (schemathesis) tests against it.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import functools
 import html
@@ -15,14 +18,16 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 
 from ..__about__ import __version__
-from .model import EXTENSION_KEY
-from .plugins import LoadedRoute
+from .plugins import LoadedRoute, Origin, register_builtin
+
+if TYPE_CHECKING:
+    from .model import ServedModel
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = logging.getLogger(__name__)
@@ -97,6 +102,7 @@ _ERROR = {
     },
     "required": ["error_code", "message"],
 }
+_INVOCATIONS_SUMMARY = "Score a batch with the model (MLflow's scoring protocol)"
 _DETAIL = {
     "type": "object",
     "properties": {"detail": {"type": "string"}},
@@ -139,6 +145,48 @@ def schema(
         return view
 
     return decorate
+
+
+Describe = Callable[[str, Any], dict[str, Any]]
+"""``describe(rule, served_model)``: the OpenAPI operation of a built-in view for that rule."""
+
+
+def operation(describe: Describe) -> Callable[[F], F]:
+    """Declare a built-in view's whole OpenAPI operation, next to the view.
+
+    The server's own routes state exactly what they answer (MLflow's shapes included), which
+    plugins' free-form defaults cannot; ``describe`` gets the rule (one view may serve several)
+    and the served model (``/invocations`` follows its signature).
+    """
+
+    def decorate(view: F) -> F:
+        setattr(view, _ATTRIBUTE, {"operation": describe})
+        return view
+
+    return decorate
+
+
+def fixed_get(
+    summary: str, operation_id: str, description: str, content: dict[str, Any]
+) -> Callable[[F], F]:
+    """:func:`operation` for a built-in ``GET`` described the same for every model and rule."""
+    described = get_operation(summary, operation_id, description, content)
+    return operation(lambda _rule, _model: copy.deepcopy(described))
+
+
+def get_operation(
+    summary: str, operation_id: str, description: str, content: dict[str, Any]
+) -> dict[str, Any]:
+    """A parameterless ``GET`` of the server's: its 200, the router's 405, the layers' errors."""
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "responses": {
+            "200": {"description": description, "content": content},
+            "405": _router_error("Method not allowed"),
+            **_server_errors(),
+        },
+    }
 
 
 def _json_schema(value: Any) -> dict[str, Any] | None:
@@ -496,6 +544,11 @@ def _predictions(metadata: Any) -> dict[str, Any]:
     }
 
 
+def invocations_operation(served: ServedModel) -> dict[str, Any]:
+    """``POST /invocations``: every body MLflow reads for this model, and what it answers."""
+    return _invocations(served.metadata, served.input_schema)
+
+
 def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
     try:
         params = _params(metadata)
@@ -533,31 +586,29 @@ def _invocations(metadata: Any, input_schema: Any) -> dict[str, Any]:
         content["text/csv"] = {"schema": csv}
     text = {"text/plain": {"schema": {"type": "string"}}}
     return {
-        "post": {
-            "summary": "Score a batch with the model (MLflow's scoring protocol)",
-            "operationId": "invocations",
-            "requestBody": {"required": True, "content": content},
-            "responses": {
-                "200": {
-                    "description": "Predictions",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"predictions": predictions},
-                                "required": ["predictions"],
-                            }
+        "summary": _INVOCATIONS_SUMMARY,
+        "operationId": "invocations",
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "200": {
+                "description": "Predictions",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"predictions": predictions},
+                            "required": ["predictions"],
                         }
-                    },
+                    }
                 },
-                "400": _mlflow_error("The input does not fit the model"),
-                "403": _mlflow_error("A reserved route in the custom attributes"),
-                "404": _mlflow_error("No custom endpoint at the custom attributes' route"),
-                "405": _router_error("Method not accepted by the route"),
-                "415": {"description": "Unsupported content type or charset", "content": text},
-                **_server_errors(),
             },
-        }
+            "400": _mlflow_error("The input does not fit the model"),
+            "403": _mlflow_error("A reserved route in the custom attributes"),
+            "404": _mlflow_error("No custom endpoint at the custom attributes' route"),
+            "405": _router_error("Method not accepted by the route"),
+            "415": {"description": "Unsupported content type or charset", "content": text},
+            **_server_errors(),
+        },
     }
 
 
@@ -612,43 +663,6 @@ def _server_errors() -> dict[str, Any]:
     }
 
 
-def _fixed_routes() -> dict[str, Any]:
-    # MLflow answers these with Content-Type application/json but bodies that are not JSON ("\n",
-    # "3.17.2"); we answer exactly the same, so the spec names the type and no schema.
-    mlflow_text: dict[str, Any] = {"application/json": {}}
-
-    def fixed(summary: str, operation_id: str, description: str) -> dict[str, Any]:
-        return {
-            "get": {
-                "summary": summary,
-                "operationId": operation_id,
-                "responses": {
-                    "200": {"description": description, "content": mlflow_text},
-                    "405": _router_error("Method not allowed"),
-                    **_server_errors(),
-                },
-            }
-        }
-
-    metadata = {"application/json": {"schema": {"type": "object"}}}
-    return {
-        "/ping": fixed("Health: 200 once the model is loaded", "ping", "Healthy"),
-        "/health": fixed("Same as /ping", "health", "Healthy"),
-        "/version": fixed("The installed MLflow version", "version", "Version"),
-        "/metadata": {
-            "get": {
-                "summary": "Model facts, versions and custom routes",
-                "operationId": "metadata",
-                "responses": {
-                    "200": {"description": "Metadata", "content": metadata},
-                    "405": _router_error("Method not allowed"),
-                    **_server_errors(),
-                },
-            }
-        },
-    }
-
-
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     """Flask's ``/items/<int:id>`` as OpenAPI's ``/items/{id}`` with its parameters."""
     kinds = {"int": {"type": "integer"}, "float": {"type": "number"}}
@@ -665,10 +679,12 @@ def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     return re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", rule), parameters
 
 
-def _plugin_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, Any]:
+def _operation(app: Flask, route: LoadedRoute, method: str, model: Any) -> dict[str, Any]:
     view = app.view_functions[route.endpoint]
     declared = getattr(view, _ATTRIBUTE, {})
-    model = app.extensions.get(EXTENSION_KEY, {}).get("model")
+    if "operation" in declared:  # a built-in's own, whole
+        described: dict[str, Any] = declared["operation"](route.rule, model)
+        return described
     summary = declared.get("summary") or (view.__doc__ or "").strip().split("\n")[0] or route.rule
     response_type = declared.get("response_content_type", "application/json")
     response_schema = _resolved(declared.get("response"), model) or {}
@@ -693,16 +709,15 @@ def _plugin_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, 
     return operation
 
 
-def build(
-    app: Flask, metadata: Any, input_schema: Any, routes: list[LoadedRoute]
-) -> dict[str, Any]:
-    """The whole document; never raises.
+def build(app: Flask, routes: Iterable[LoadedRoute], model: ServedModel) -> dict[str, Any]:
+    """The whole document for ``routes`` (built-ins and plugins alike); never raises.
 
     The spec is optional and the model is not: whatever goes wrong here is logged once and
     answered with a smaller document, so ``create_app`` goes on and ``/invocations`` serves.
     """
+    routes = tuple(routes)
     try:
-        document = _document(app, metadata, input_schema, routes)
+        document = _document(app, routes, model)
         json.dumps(document, allow_nan=False)  # what ``register`` will serve, checked now
         return document
     except Exception as error:  # noqa: BLE001 - an optional feature never stops serving
@@ -712,15 +727,11 @@ def build(
             error,
             exc_info=True,
         )
-        return _minimal(metadata, f"{type(error).__name__}: {error}")
+        return _minimal(app, routes, model, f"{type(error).__name__}: {error}")
 
 
-def _document(
-    app: Flask, metadata: Any, input_schema: Any, routes: list[LoadedRoute]
-) -> dict[str, Any]:
-    paths = _fixed_routes()
-    paths["/invocations"] = _invocations(metadata, input_schema)
-    model = app.extensions.get(EXTENSION_KEY, {}).get("model")
+def _document(app: Flask, routes: tuple[LoadedRoute, ...], model: ServedModel) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
     left_out: list[str] = []
     for route in routes:
         if not _served(app, route, model):
@@ -729,11 +740,11 @@ def _document(
         path, parameters = _path(route.rule)
         item = paths.setdefault(path, {})
         for method in route.methods:
-            operation = _guarded_operation(app, route, method)
+            described = _guarded_operation(app, route, method, model)
             if parameters:
-                operation["parameters"] = parameters
-            item[method.lower()] = operation
-    info = _info(metadata)
+                described["parameters"] = parameters
+            item[method.lower()] = described
+    info = _info(model.metadata)
     if left_out:
         info["description"] += f" Not served for this model: {', '.join(left_out)}."
     return {"openapi": "3.1.0", "info": info, "paths": paths}
@@ -760,10 +771,10 @@ def _info(metadata: Any) -> dict[str, Any]:
     }
 
 
-def _guarded_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str, Any]:
-    """A plugin's operation, or an open one saying why: a bad declaration costs only itself."""
+def _guarded_operation(app: Flask, route: LoadedRoute, method: str, model: Any) -> dict[str, Any]:
+    """A route's operation, or an open one saying why: a bad declaration costs only itself."""
     try:
-        return _plugin_operation(app, route, method)
+        return _operation(app, route, method, model)
     except Exception as error:  # noqa: BLE001 - the route serves whatever its spec says
         _log.warning(
             "openapi: %s %s not described (%s: %s)",
@@ -780,17 +791,24 @@ def _guarded_operation(app: Flask, route: LoadedRoute, method: str) -> dict[str,
         }
 
 
-def _minimal(metadata: Any, reason: str) -> dict[str, Any]:
-    """The fall-back document: MLflow's routes only, ``/invocations`` with open bodies."""
+def _minimal(app: Flask, routes: Iterable[LoadedRoute], model: Any, reason: str) -> dict[str, Any]:
+    """The fall-back document: the server's fixed routes, ``/invocations`` with open bodies."""
     try:
-        info = _info(metadata)
+        info = _info(getattr(model, "metadata", None))
     except Exception:  # noqa: BLE001 - even odd metadata leaves a valid document
         info = {"title": "MLflow model server (turing-scoring-server)", "version": __version__}
     info["description"] = f"{info.get('description', '')} Spec not described: {reason}".strip()
-    paths = _fixed_routes()
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if route.origin is not Origin.BUILTIN or route.rule == "/invocations":
+            continue
+        try:
+            paths[route.rule] = {m.lower(): _operation(app, route, m, model) for m in route.methods}
+        except Exception:  # noqa: BLE001 - this document is the last resort: leave the route out
+            _log.warning("openapi: %s left out of the minimal spec", route.rule)
     paths["/invocations"] = {
         "post": {
-            "summary": "Score a batch with the model (MLflow's scoring protocol)",
+            "summary": _INVOCATIONS_SUMMARY,
             "operationId": "invocations",
             "description": f"not described: {reason}",
             "requestBody": {"required": True, "content": {"application/json": {}}},
@@ -800,30 +818,44 @@ def _minimal(metadata: Any, reason: str) -> dict[str, Any]:
     return {"openapi": "3.1.0", "info": info, "paths": paths}
 
 
-def register(app: Flask, document: dict[str, Any], docs_page: bool) -> None:
-    """Serve ``GET /openapi.json`` and, when asked, a plain ``GET /docs`` page rendering it."""
+def register(
+    app: Flask,
+    document: dict[str, Any],
+    docs_page: bool,
+    routes: Iterable[LoadedRoute] = (),
+    model: ServedModel | None = None,
+) -> list[LoadedRoute]:
+    """Serve ``GET /openapi.json`` and, when asked, a plain ``GET /docs`` page rendering it.
+
+    Registered as the other built-ins are (:func:`~.plugins.register_builtin`); left out of the
+    document they serve, as FastAPI leaves its own. ``routes`` and ``model`` are what the
+    document was built from, for the fall-back one should it not be JSON.
+    """
     try:
         body = json.dumps(document, sort_keys=False, allow_nan=False)
     except (TypeError, ValueError) as error:  # a document not made by ``build``
         _log.warning("openapi: the spec is not JSON (%s); serving a minimal one", error)
-        document = _minimal(None, f"{type(error).__name__}: {error}")
+        document = _minimal(app, routes, model, f"{type(error).__name__}: {error}")
         body = json.dumps(document)
 
+    blueprint = Blueprint("turing_openapi", __name__)
+
+    @blueprint.get("/openapi.json")
     def openapi_json() -> Response:
         return Response(body, mimetype="application/json")
 
-    app.add_url_rule("/openapi.json", "turing_openapi", openapi_json, methods=["GET"])
     if docs_page:
         try:
             page = _docs_html(document)
         except Exception as error:  # noqa: BLE001 - the page is optional, the model is not
             _log.warning("openapi: /docs page not built (%s: %s)", type(error).__name__, error)
             page = '<!doctype html><p><a href="/openapi.json">openapi.json</a></p>'
-        app.add_url_rule("/docs", "turing_docs", lambda: Response(page, mimetype="text/html"))
 
+        @blueprint.get("/docs")
+        def docs() -> Response:
+            return Response(page, mimetype="text/html")
 
-def _details(title: str, text: str) -> str:
-    return f"<details><summary>{title}</summary><pre>{html.escape(text)}</pre></details>"
+    return register_builtin(app, blueprint)
 
 
 def _docs_html(document: dict[str, Any]) -> str:

@@ -49,7 +49,7 @@ def cap(body: bytes, status: int, limit: int = MAX_ERROR_BYTES) -> bytes:
     capped = json.dumps(document).encode()
     if len(capped) > limit:  # long non-text fields (lists, objects): MLflow's two fields only
         message = _cut(str(document.get("message", "")), limit // 2)
-        return json.dumps({"error_code": document.get("error_code"), "message": message}).encode()
+        return error_body(status, message, error_code=document.get("error_code")).encode()
     return capped
 
 

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
+from .. import ping
 from ..errors import error_body
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ RECYCLE_KEY = "turing.recycle_worker"
 # MLflow answers this message as a bare string under an application/json content type; we keep
 # its status, content type and message but make the body valid JSON in MLflow's error shape.
 _TIMEOUT_BODY = error_body(504, "Request processing time exceeded limit").encode()
-_UNTIMED = frozenset({"/ping", "/health"})
+_UNTIMED = ping.PATHS
 _logger = logging.getLogger("turing_scoring_server")
 
 

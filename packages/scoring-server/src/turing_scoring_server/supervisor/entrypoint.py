@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"unknown command {command!r}; the container accepts 'serve'")
         return 2
     try:
-        return serve(Settings.from_env())
+        return serve(Settings.current())
     except TuringServerError as exc:
         _say(str(exc))
         return 2

@@ -16,10 +16,10 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 
+from .. import ping
 from ..errors import error_body
 from .watchdog import Verdict
 
-_PING_PATHS = frozenset({"/ping", "/health"})
 BACKLOG = 1024
 
 
@@ -40,15 +40,12 @@ class HealthServer:
             timeout = 30  # an idle kept-alive connection gives its thread back
 
             def do_GET(self) -> None:
-                if self.path.split("?", 1)[0] not in _PING_PATHS:
-                    body, status = error_body(404, "Not found").encode(), 404
-                else:
-                    current = verdict_()
-                    if current.healthy:
-                        body, status = b"\n", 200
-                    else:
-                        body, status = error_body(503, current.reason).encode(), 503
-                self._answer(status, body)
+                if self.path.split("?", 1)[0] not in ping.PATHS:
+                    self._answer(404, error_body(404, "Not found").encode())
+                    return
+                current = verdict_()
+                answer = ping.ping_answer(current.healthy, current.reason)
+                self._answer(answer.status, answer.body)
 
             def do_HEAD(self) -> None:
                 self.do_GET()
@@ -69,7 +66,7 @@ class HealthServer:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ping.CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))
                 request_id = self.headers.get("X-Request-ID")
                 if request_id:

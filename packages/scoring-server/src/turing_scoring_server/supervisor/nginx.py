@@ -17,6 +17,10 @@ from ..settings import Settings
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 
 
+_DEFAULTS = Settings()
+"""The defaults are the settings' own: declared once, in :class:`Settings`."""
+
+
 @dataclass(frozen=True)
 class NginxConfig:
     """Values substituted into the template."""
@@ -25,20 +29,20 @@ class NginxConfig:
     upstream: str
     ping_upstream: str
     run_dir: str
-    max_body_size: str = "100m"
-    invocations_max_body_size: str = "100m"
-    keepalive_timeout: int = 75
-    proxy_timeout: int = 65
-    worker_connections: int = 1024
-    gzip: bool = False
-    snippets_dir: str = c.NGINX_SNIPPETS_DIR
-    template_path: str | None = None
-    log_format: str = "json"
-    access_log: bool = True
-    admin_routes: str = "public"
+    max_body_size: str = _DEFAULTS.max_body_size
+    invocations_max_body_size: str = _DEFAULTS.invocations_max_body_size
+    keepalive_timeout: int = _DEFAULTS.keepalive_timeout
+    proxy_timeout: int = _DEFAULTS.proxy_timeout
+    worker_connections: int = _DEFAULTS.worker_connections
+    gzip: bool = _DEFAULTS.gzip
+    snippets_dir: str = _DEFAULTS.nginx_snippets_dir
+    template_path: str | None = _DEFAULTS.nginx_template
+    log_format: str = _DEFAULTS.log_format
+    access_log: bool = _DEFAULTS.access_log
+    admin_routes: str = _DEFAULTS.admin_routes
     """``public``, ``off`` or ``port`` (then ``admin_port``): see ``Settings.admin_routes``."""
-    admin_port: int | None = None
-    trusted_proxies: tuple[str, ...] = ()
+    admin_port: int | None = _DEFAULTS.admin_port
+    trusted_proxies: tuple[str, ...] = _DEFAULTS.trusted_proxies
 
     @classmethod
     def for_run(

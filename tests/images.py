@@ -1,9 +1,12 @@
-"""Session fixtures for the image-builder's end-to-end tests (real Docker, real MLflow, no mocks).
+"""Docker fixtures shared by the image tests (tests/e2e and tests/reliability/test_image_*).
 
-Test modules import them with ``from tests.e2e.builder_fixtures import *``. Every name is prefixed
-``builder_`` so they cannot clash with other engineers' fixtures. Images are built once per
-session through the real ``turing-image-build`` CLI and left in the engine afterwards: their
-cached layers make the next run fast.
+A pytest plugin, registered once by ``tests/conftest.py`` (``pytest_plugins``): its session
+fixtures exist once per session, so every image is built once however many modules use it.
+Every name is prefixed ``builder_`` so it cannot clash with other suites' fixtures. Images are
+built through the real ``turing-image-build`` CLI and left in the engine afterwards: their cached
+layers make the next run fast. Containers are run, and waited for, by the builder's own
+:func:`~turing_image_builder.serving_container.run_serving`: "it serves" means here what it
+means to ``turing-image-build verify``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ import pytest
 
 from tests import docker_cleanup
 from tests.conftest import require
+from turing_image_builder.serving_container import ServingContainer, run_serving
+from turing_image_builder.wheels import build_wheel
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BASE_IMAGE = os.environ.get("TURING_TEST_BASE_IMAGE", "turing-base:bookworm")
 HOST_CA = Path(os.environ.get("TURING_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 TEMPLATE_TAG = "turing-e2e-template:latest"
@@ -32,20 +36,34 @@ BAKED_TAG = "turing-e2e-baked:latest"
 LEGACY_TAG = "turing-e2e-legacy:latest"
 STOCK_TAG = "turing-e2e-mlflow-stock:latest"
 LEGACY_MLFLOW = "2.20.4"
+SERVE_TIMEOUT = 300.0
+"""Seconds a container may take to its first ``/ping`` 200 (a template image installs the
+model's requirements first)."""
+HARDENED_RUN: dict[str, Any] = {
+    "user": "65534:65534",
+    "read_only": True,
+    "tmpfs": {"/tmp": "rw,size=64m"},
+}
+"""``docker run`` options of the hardened run docs/deploying.md shows: no root, a read-only root
+file system, a small writable /tmp."""
 TIMINGS: dict[str, float] = {}
-"""Seconds each session build took; printed at the end of the session by the tests using them."""
-_ONCE: dict[str, Any] = {}
+"""Seconds each session build took; printed by the tests that use them."""
 
 
-def _once(key: str, make: Callable[[], Any]) -> Any:
-    """Run ``make`` once per process.
+def source_version(project: Path) -> str:
+    """The version a project of this checkout declares in its ``__about__.py`` (what hatchling
+    writes into its wheel), read without importing it: the installed copy may be another."""
+    import ast
 
-    Each module star-imports these fixtures, so pytest registers a session fixture once per
-    module; without this, every module would rebuild (a cached build still copies the file system).
-    """
-    if key not in _ONCE:
-        _ONCE[key] = make()
-    return _ONCE[key]
+    (about,) = (project / "src").glob("*/__about__.py")
+    for node in ast.parse(about.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__version__" for target in node.targets
+        ):
+            version = ast.literal_eval(node.value)
+            assert isinstance(version, str), about
+            return version
+    raise AssertionError(f"{about} declares no __version__")
 
 
 def builder_cli() -> list[str]:
@@ -70,12 +88,32 @@ def builder_ca_args(runtime: bool = False) -> list[str]:
     """``--build-ca-bundle`` (and ``--runtime-ca-bundle``) with this machine's CA, when it has one.
 
     pip inside builds here goes through TLS interception, so every test build needs the CA; it
-    must never end up in a layer, which :mod:`test_image_ca` checks.
+    must never end up in a layer, which ``tests/e2e/test_image_baked.py`` checks.
     """
     if not HOST_CA.is_file():
         return []
     args = ["--build-ca-bundle", str(HOST_CA)]
     return [*args, "--runtime-ca-bundle", str(HOST_CA)] if runtime else args
+
+
+def builder_image_args(
+    base: str,
+    server_wheel: Path,
+    *extra: str,
+    model: Path | None = None,
+    plugins: Sequence[Path] = (),
+    runtime_ca: bool = False,
+) -> list[str]:
+    """The build flags every test image shares: base, server wheel, model, plugins, this
+    machine's CA; ``extra`` flags go in between, as a user would add them."""
+    return [
+        "--base-image", base,
+        *(["--model-uri", str(model)] if model is not None else []),
+        "--server-wheel", str(server_wheel),
+        *[arg for plugin in plugins for arg in ("--extra-pip", str(plugin))],
+        *extra,
+        *builder_ca_args(runtime=runtime_ca),
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -109,49 +147,24 @@ def builder_base_image(builder_engine: Any) -> str:
     return BASE_IMAGE
 
 
-def _hatch_wheel(source: Path, out: Path) -> Path:
-    hatch = shutil.which("hatch", path=os.path.dirname(sys.executable)) or "hatch"
-    before = set(out.glob("*.whl"))
-    subprocess.run(
-        [hatch, "build", "-t", "wheel", str(out)], cwd=source, check=True, capture_output=True
-    )
-    (wheel,) = set(out.glob("*.whl")) - before
-    return wheel
-
-
 @pytest.fixture(scope="session")
 def builder_wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Locally built wheels: the server (not on PyPI) and the example endpoint plugin."""
-
-    def make() -> dict[str, Path]:
-        out = tmp_path_factory.mktemp("wheels")
-        return {
-            "server": _hatch_wheel(REPO / "packages" / "scoring-server", out),
-            "plugin": _hatch_wheel(REPO / "examples" / "turing-example-endpoints", out),
-        }
-
-    wheels: dict[str, Path] = _once("wheels", make)
-    return wheels
+    out = tmp_path_factory.mktemp("wheels")
+    return {
+        "server": build_wheel(REPO / "packages" / "scoring-server", out),
+        "plugin": build_wheel(REPO / "examples" / "turing-example-endpoints", out),
+    }
 
 
 @pytest.fixture(scope="session")
 def builder_own_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The image-builder's own wheel, for client environments other than the dev venv."""
-
-    def make() -> Path:
-        return _hatch_wheel(REPO / "packages" / "image-builder", tmp_path_factory.mktemp("bw"))
-
-    wheel: Path = _once("builder-wheel", make)
-    return wheel
+    return build_wheel(REPO / "packages" / "image-builder", tmp_path_factory.mktemp("bw"))
 
 
 def builder_build(tag: str, args: list[str]) -> str:
-    """Build ``tag`` with the CLI, once per session."""
-    built: str = _once(f"build:{tag}", lambda: _build(tag, args))
-    return built
-
-
-def _build(tag: str, args: list[str]) -> str:
+    """Build ``tag`` with the CLI; its time goes to :data:`TIMINGS`."""
     started = time.monotonic()
     proc = builder_run_cli(["-t", tag, *args])
     TIMINGS[tag] = time.monotonic() - started
@@ -165,13 +178,13 @@ def builder_template_image(builder_base_image: str, builder_wheels: dict[str, Pa
     """The SageMaker template image: model mounted at run time, plugin wheel added."""
     return builder_build(
         TEMPLATE_TAG,
-        [
-            "--base-image", builder_base_image,
-            "--server-wheel", str(builder_wheels["server"]),
-            "--extra-pip", str(builder_wheels["plugin"]),
-            *builder_ca_args(runtime=True),
-        ],
-    )  # fmt: skip
+        builder_image_args(
+            builder_base_image,
+            builder_wheels["server"],
+            plugins=[builder_wheels["plugin"]],
+            runtime_ca=True,
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -181,64 +194,34 @@ def builder_baked_image(
     """The iris model baked in; build CA only, so its layers can be checked for the CA."""
     return builder_build(
         BAKED_TAG,
-        [
-            "--base-image", builder_base_image,
-            "--model-uri", str(iris_model),
-            "--server-wheel", str(builder_wheels["server"]),
-            "--extra-pip", str(builder_wheels["plugin"]),
-            *builder_ca_args(),
-        ],
-    )  # fmt: skip
+        builder_image_args(
+            builder_base_image,
+            builder_wheels["server"],
+            model=iris_model,
+            plugins=[builder_wheels["plugin"]],
+        ),
+    )
 
 
-@dataclass
-class Served:
-    """A running container and where it answers."""
-
-    container: Any
-    url: str
-
-    def logs(self) -> str:
-        return str(self.container.logs().decode(errors="replace"))
-
-
-def builder_wait_ping(served: Served, timeout: float = 300) -> float:
+def builder_wait(served: ServingContainer, timeout: float = SERVE_TIMEOUT) -> float:
     """Seconds until ``/ping`` answers 200; fails with the container's log tail otherwise."""
-    import urllib.request
-
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            with urllib.request.urlopen(f"{served.url}/ping", timeout=2) as resp:
-                if resp.status == 200:
-                    return time.monotonic() - started
-        except OSError:
-            pass
-        served.container.reload()
-        if served.container.status == "exited":
-            break
-        time.sleep(0.5)
-    pytest.fail(f"no /ping 200 within {timeout:.0f} s; log tail:\n{served.logs()[-3000:]}")
+    took = served.wait_until_serving(timeout)
+    if took is None:
+        state = "exited" if served.exited() else f"no /ping 200 within {timeout:.0f} s"
+        pytest.fail(f"{state}; log tail:\n{served.logs(tail=80)}")
+    return took
 
 
 @contextmanager
 def builder_serve(
-    client: Any, image: str, model: Path | None = None, env: dict[str, str] | None = None
-) -> Iterator[Served]:
-    """``docker run [-v MODEL:/opt/ml/model] -p 127.0.0.1:PORT:8080 IMAGE serve``, removed after."""
-    volumes = {str(model): {"bind": "/opt/ml/model", "mode": "ro"}} if model else {}
-    container = client.containers.run(
-        image, ["serve"], detach=True, environment=env or {},
-        ports={"8080/tcp": ("127.0.0.1", None)}, volumes=volumes,
-    )  # fmt: skip
-    try:
-        container.reload()
-        port = container.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"]
-        served = Served(container, f"http://127.0.0.1:{port}")
-        builder_wait_ping(served)
+    client: Any, image: str, *, timeout: float = SERVE_TIMEOUT, **run: Any
+) -> Iterator[ServingContainer]:
+    """``docker run [-v MODEL:/opt/ml/model] -p 127.0.0.1:PORT:8080 IMAGE serve`` until it
+    serves (``run`` goes to :func:`run_serving`: ``model``, ``env``, ``user``, ...); removed
+    after."""
+    with run_serving(client, image, **run) as served:
+        builder_wait(served, timeout)
         yield served
-    finally:
-        container.remove(force=True)
 
 
 def builder_mlflow_answers(model: Path, payloads: list[tuple[str, bytes]]) -> list[tuple[int, Any]]:
