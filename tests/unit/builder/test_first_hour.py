@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,21 @@ REPO = Path(__file__).resolve().parents[3]
 def run(args: list[str], cwd: Path) -> Result:
     """The CLI in-process, without this session's temporary tracking store (a user has none)."""
     return run_cli(args, cwd, MLFLOW_TRACKING_URI=None)
+
+
+def run_fresh(args: list[str], cwd: Path) -> Result:
+    """The CLI in a new process: MLflow resolves its tracking store once per process, so a test of
+    what a user without a tracking URI meets cannot share this one's (earlier tests resolved it)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["DOCKER_HOST"] = f"unix://{cwd}/dead.sock"
+    scratch = cwd / "scratch"
+    scratch.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(scratch)
+    code = "from turing_image_builder.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def one_line(proc: Result) -> str:
@@ -125,7 +141,7 @@ def test_missing_local_model_names_the_real_reason(tmp_path: Path) -> None:
 
 
 def test_runs_uri_names_the_run_and_leaves_no_file_behind(tmp_path: Path) -> None:
-    proc = run(["-m", "runs:/0123456789abcdef/model", "--dockerfile-only", "c"], tmp_path)
+    proc = run_fresh(["-m", "runs:/0123456789abcdef/model", "--dockerfile-only", "c"], tmp_path)
     assert proc.returncode == 2
     line = one_line(Result(proc.returncode, proc.stdout, _errors(proc)))
     assert "Run with id=0123456789abcdef not found" in line
